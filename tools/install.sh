@@ -1,0 +1,41 @@
+#!/usr/bin/env bash
+# Create .venv/ in the repository root and install the pinned OpenMMLab stack
+# (torch, mmengine, mmcv with its compiled ops, mmsegmentation, mmpretrain,
+# openmim) plus mmseg_attn in editable mode and the test tools.
+#
+# Idempotent: a stamp records the hash of the pins and package metadata, so a
+# second run on the same machine returns in seconds.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+PY=${PYTHON:-python3}
+VENV=.venv
+PINS=requirements/pins.txt
+stamp_key=$(cat "$PINS" requirements/tests.txt setup.cfg pyproject.toml | sha256sum | cut -c1-16)
+STAMP="$VENV/.mmseg_attn-installed-$stamp_key"
+if [ -f "$STAMP" ]; then
+    echo "[install] .venv is up to date ($STAMP)"
+    exit 0
+fi
+[ -x "$VENV/bin/python" ] || "$PY" -m venv "$VENV"
+pip() { "$VENV/bin/python" -m pip "$@"; }
+# the pinned requirement of one package, e.g. `pin mmcv` -> mmcv==2.1.0
+pin() { grep -E "^$1[=<>]" "$PINS" | head -n 1; }
+pip install -q --upgrade pip
+echo "[install] torch (CPU build on machines without CUDA; see README for GPU)"
+pip install -q "$(pin torch)"
+echo "[install] build tools for mmcv"
+pip install -q "$(pin setuptools)" wheel ninja numpy
+if ! "$VENV/bin/python" -c "import mmcv.ops" 2>/dev/null; then
+    echo "[install] mmcv with its compiled ops (about 11 minutes on 2 cores the first time)"
+    MMCV_WITH_OPS=1 MAX_JOBS=${MAX_JOBS:-$(nproc)} \
+        pip install --no-build-isolation "$(pin mmcv)"
+fi
+echo "[install] mmengine, mmsegmentation, mmpretrain, openmim"
+pip install -q "$(pin mmengine)" "$(pin mmsegmentation)" "$(pin mmpretrain)" \
+    "$(pin openmim)" ftfy regex
+echo "[install] mmseg_attn (editable) and the test tools"
+pip install -q --no-build-isolation --no-deps -e .
+pip install -q -r requirements/tests.txt
+"$VENV/bin/python" -c "import mmcv.ops, mmseg, mmpretrain, mmseg_attn; print('[install] ok:', mmseg_attn.__version__)"
+rm -f "$VENV"/.mmseg_attn-installed-*
+touch "$STAMP"
