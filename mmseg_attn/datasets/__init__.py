@@ -1,0 +1,3 @@
+from .toy import LAYOUTS, make_toy_dataset
+
+__all__ = ['LAYOUTS', 'make_toy_dataset']

@@ -1,0 +1,26 @@
+import pytest
+
+from mmseg_attn.datasets import make_toy_dataset
+
+
+def _toy(tmp_path_factory, layout, size):
+    out = tmp_path_factory.mktemp(f'toy_{layout}')
+    return make_toy_dataset(layout, str(out), num_train=6, num_val=2, image_size=size, seed=0)
+
+
+@pytest.fixture(scope='session')
+def toy_cityscapes(tmp_path_factory):
+    """data_root of a tiny toy dataset in the Cityscapes layout."""
+    return _toy(tmp_path_factory, 'cityscapes', (64, 128))
+
+
+@pytest.fixture(scope='session')
+def toy_ade20k(tmp_path_factory):
+    """data_root of a tiny toy dataset in the ADE20K layout."""
+    return _toy(tmp_path_factory, 'ade20k', (64, 80))
+
+
+@pytest.fixture(scope='session')
+def toy_voc(tmp_path_factory):
+    """data_root of a tiny toy dataset in the Pascal VOC 2012 layout."""
+    return _toy(tmp_path_factory, 'voc', (60, 80))

@@ -1,0 +1,126 @@
+"""Helpers for end-to-end tests that run mmseg's own tools on toy datasets."""
+import json
+import os
+import os.path as osp
+import subprocess
+import sys
+from typing import Optional, Tuple
+
+from mmengine.config import Config
+
+from mmseg_attn.utils import convert_sync_bn_cfg, drop_pretrained_cfg
+
+REPO_ROOT = osp.dirname(osp.dirname(osp.abspath(__file__)))
+
+_DATASET_TYPES = {
+    'cityscapes': 'CityscapesDataset',
+    'ade20k': 'ADE20KDataset',
+    'voc': 'PascalVOCDataset',
+}
+
+
+def mmseg_tool_path(tool: str) -> str:
+    """Path of mmseg's own ``tools/<tool>.py`` (the copy shipped in the package)."""
+    import mmseg
+    path = osp.join(osp.dirname(mmseg.__file__), '.mim', 'tools', f'{tool}.py')
+    assert osp.isfile(path), f'mmseg does not ship {path}'
+    return path
+
+
+def _datasets(loader_cfg):
+    """Yield the leaf dataset configs of a dataloader config (ConcatDataset too)."""
+    stack = [loader_cfg['dataset']]
+    while stack:
+        ds = stack.pop()
+        if 'datasets' in ds:
+            stack.extend(ds['datasets'])
+        elif 'dataset' in ds:  # RepeatDataset and the like
+            stack.append(ds['dataset'])
+        else:
+            yield ds
+
+
+def toy_config(config,
+               data_root: str,
+               work_dir: str,
+               dataset: Optional[str] = None,
+               max_iters: int = 10,
+               crop_size: Tuple[int, int] = (64, 64),
+               batch_size: int = 2,
+               cfg_options: Optional[dict] = None) -> str:
+    """Shrink a real config to a few CPU iterations on a toy dataset.
+
+    SyncBN becomes BN, Pretrained init is dropped, the dataloaders read
+    ``data_root`` with resize scales fitted to the toy images, and the
+    schedule is ``max_iters`` iterations with one validation and one
+    checkpoint at the end. The result is dumped into ``work_dir``.
+
+    Returns:
+        str: Path of the dumped config.
+    """
+    cfg = config if isinstance(config, Config) else Config.fromfile(config)
+    with open(osp.join(data_root, 'toy_dataset.json')) as f:
+        toy = json.load(f)
+    if dataset is not None and toy['layout'] != dataset:
+        raise ValueError(f'{data_root} holds a toy {toy["layout"]} dataset, not {dataset}')
+    h, w = toy['image_size']
+
+    convert_sync_bn_cfg(cfg.model)
+    drop_pretrained_cfg(cfg.model)
+    cfg.model.data_preprocessor.size = crop_size
+    cfg.model.test_cfg = dict(mode='whole')
+
+    for name in ('train_dataloader', 'val_dataloader', 'test_dataloader'):
+        loader = cfg[name]
+        loader.update(batch_size=batch_size if name == 'train_dataloader' else 1,
+                      num_workers=0, persistent_workers=False)
+        for ds in _datasets(loader):
+            expected = _DATASET_TYPES[toy['layout']]
+            if ds['type'] != expected:
+                raise ValueError(f'the config reads {ds["type"]}, the toy data at {data_root} '
+                                 f'is for {expected}')
+            ds['data_root'] = data_root
+            for t in ds['pipeline']:
+                if t['type'] in ('Resize', 'RandomResize'):
+                    t['scale'] = (w, h)
+                elif t['type'] == 'RandomCrop':
+                    t['crop_size'] = crop_size
+    cfg.train_cfg = dict(type='IterBasedTrainLoop', max_iters=max_iters, val_interval=max_iters)
+    cfg.param_scheduler = [
+        dict(type='PolyLR', eta_min=1e-4, power=0.9, begin=0, end=max_iters, by_epoch=False)
+    ]
+    cfg.default_hooks.checkpoint = dict(type='CheckpointHook', by_epoch=False,
+                                        interval=max_iters)
+    cfg.default_hooks.logger = dict(type='LoggerHook', interval=max(1, max_iters // 2),
+                                    log_metric_by_epoch=False)
+    cfg.randomness = dict(seed=0)
+    cfg.work_dir = str(work_dir)
+    if cfg_options:
+        cfg.merge_from_dict(cfg_options)
+    os.makedirs(work_dir, exist_ok=True)
+    path = osp.join(str(work_dir), 'toy_' + osp.basename(cfg.filename or 'config.py'))
+    cfg.dump(path)
+    return path
+
+
+def run_mmseg_tool(tool: str, *args, timeout: int = 600, check: bool = True,
+                   env: Optional[dict] = None) -> subprocess.CompletedProcess:
+    """Run mmseg's own ``tools/<tool>.py`` with this interpreter.
+
+    stdout and stderr are merged into ``result.stdout``. With ``check`` the
+    test fails with the output tail when the tool exits non-zero.
+    """
+    cmd = [sys.executable, mmseg_tool_path(tool), *map(str, args)]
+    run_env = dict(os.environ, **(env or {}))
+    result = subprocess.run(cmd, cwd=REPO_ROOT, stdout=subprocess.PIPE,
+                            stderr=subprocess.STDOUT, text=True, timeout=timeout, env=run_env)
+    if check and result.returncode != 0:
+        raise AssertionError(f'{" ".join(cmd)} exited with {result.returncode}:\n'
+                             f'{result.stdout[-6000:]}')
+    return result
+
+
+def last_checkpoint(work_dir: str) -> str:
+    """The checkpoint that mmengine's Runner recorded as its last one."""
+    with open(osp.join(str(work_dir), 'last_checkpoint')) as f:
+        return f.read().strip()
