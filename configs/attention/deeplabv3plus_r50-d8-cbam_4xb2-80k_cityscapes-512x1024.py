@@ -1,0 +1,11 @@
+_base_ = 'mmseg::deeplabv3plus/deeplabv3plus_r50-d8_4xb2-80k_cityscapes-512x1024.py'
+custom_imports = dict(imports=['mmseg_attn'], allow_failed_imports=False)
+# CBAM (Woo et al., ECCV 2018) on the residual branch of every Bottleneck
+# ('after_conv3': after the last BN, before the identity addition, as in the paper).
+# The stock ResNetV1c weights load into PluginResNetV1c; only the plugins start from scratch.
+model = dict(
+    pretrained=None,
+    backbone=dict(
+        type='PluginResNetV1c',
+        plugins=[dict(cfg=dict(type='CBAM', ratio=16, kernel_size=7), position='after_conv3')],
+        init_cfg=dict(type='Pretrained', checkpoint='open-mmlab://resnet50_v1c')))
