@@ -1,0 +1,50 @@
+# Copyright (c) mmseg_attn contributors. All rights reserved.
+# ruff: noqa: B006, C408  (mm-style configs: dict(type=...) defaults and calls, never mutated)
+"""Factory that lets heads, necks and backbones take ``attention_cfg``."""
+from typing import Optional, Union
+
+import torch.nn as nn
+from mmseg.registry import MODELS
+
+from .utils import check_channels
+
+
+def build_attention(cfg: Optional[Union[dict, str]], in_channels: int,
+                    **kwargs) -> Optional[nn.Module]:
+    """Build an attention block for ``in_channels`` channels from a config.
+
+    Args:
+        cfg (dict | str | None): The block config, e.g.
+            ``dict(type='CBAM', ratio=8)``; a string is short for
+            ``dict(type=cfg)``. A falsy value (None, ``{}``, ``''``) means
+            no attention and returns None.
+        in_channels (int): Channels of the features the block refines. A
+            ``cfg`` that names other ``in_channels`` is an error.
+        **kwargs: Defaults for the block (e.g. ``norm_cfg`` of the caller);
+            keys in ``cfg`` override them.
+
+    Returns:
+        nn.Module | None: The block, or None for a falsy ``cfg``.
+
+    Example:
+        >>> block = build_attention(dict(type='SqueezeExcitation'), 64)
+        >>> build_attention(None, 64) is None
+        True
+    """
+    if not cfg:
+        return None
+    if isinstance(cfg, str):
+        cfg = dict(type=cfg)
+    if not isinstance(cfg, dict):
+        raise TypeError(f'cfg must be None, a str or a dict with a "type" key, '
+                        f'got {type(cfg).__name__} {cfg!r}')
+    if 'type' not in cfg:
+        raise KeyError(f'cfg must contain the key "type", got {cfg!r}')
+    check_channels(in_channels)
+    if 'in_channels' in cfg and cfg['in_channels'] != in_channels:
+        raise ValueError(f'cfg sets in_channels={cfg["in_channels"]!r} but the block is built '
+                         f'for in_channels={in_channels}')
+    args = dict(kwargs)
+    args.update(cfg)
+    args['in_channels'] = in_channels
+    return MODELS.build(args)
