@@ -3,8 +3,10 @@
 Importing the package registers every module into ``mmseg.registry.MODELS``
 and installs the secure checkpoint loading of :mod:`mmseg_attn.compat`.
 """
-from . import compat  # noqa: F401  (side effect: secure checkpoint loading)
-from . import models  # noqa: F401  (side effect: registration)
+from . import (
+    compat,  # noqa: F401  (side effect: secure checkpoint loading)
+    models,  # noqa: F401  (side effect: registration)
+)
 from .version import __version__
 
 __all__ = ['__version__']

@@ -1,0 +1,143 @@
+"""Glue between torch, mmengine and mmcv, applied when ``mmseg_attn`` is imported.
+
+Secure checkpoint loading
+-------------------------
+torch >= 2.6 loads with ``weights_only=True`` by default, and mmengine 0.10.7
+writes checkpoints that such a load refuses: its ``message_hub`` holds
+:class:`~mmengine.logging.HistoryBuffer` objects and numpy arrays, and a
+``HistoryBuffer`` pickled the default way drags ``builtins.getattr`` in.
+Turning ``weights_only`` off would let any checkpoint run arbitrary code, so
+instead this module
+
+1. makes ``HistoryBuffer`` pickle as plain data (its arrays and max length)
+   through a :mod:`copyreg` reducer, so the checkpoints written from now on
+   contain no ``getattr``;
+2. allow-lists exactly the globals those checkpoints need
+   (:data:`SAFE_CHECKPOINT_GLOBALS`) with
+   :func:`torch.serialization.add_safe_globals`;
+3. replaces mmengine's loaders of local files and of ``http(s)://`` URLs
+   (``load_from`` / ``--resume`` / ``tools/test.py CKPT`` and every other
+   ``CheckpointLoader`` user) by ones that always pass ``weights_only=True``
+   and turn a refusal into a :class:`UnsafeCheckpointError` naming the file
+   and the way out.
+
+A checkpoint written by an mmengine run without this package still carries
+``getattr``: a user who trusts such a file rewrites it once with
+``python tools/model_converters/upgrade_checkpoint.py SRC DST --trust``
+(:func:`rewrite_trusted_checkpoint`).
+"""
+import copyreg
+import os
+import os.path as osp
+import pickle
+from typing import Callable, List, Optional
+
+import numpy as np
+import torch
+from mmengine.logging.history_buffer import HistoryBuffer
+from mmengine.runner.checkpoint import CheckpointLoader
+
+__all__ = [
+    'SAFE_CHECKPOINT_GLOBALS', 'UnsafeCheckpointError', 'load_checkpoint_file',
+    'rewrite_trusted_checkpoint', 'setup_secure_checkpoint_loading'
+]
+
+_NUMERIC_DTYPES = ('bool', 'int8', 'int16', 'int32', 'int64', 'uint8', 'uint16', 'uint32',
+                   'uint64', 'float16', 'float32', 'float64', 'complex64', 'complex128')
+
+
+def _numpy_globals() -> List[Callable]:
+    """The numpy callables and types that a pickled numeric array or scalar uses."""
+    try:  # numpy >= 2
+        from numpy._core.multiarray import _reconstruct, scalar
+    except ImportError:  # numpy 1.x
+        from numpy.core.multiarray import _reconstruct, scalar
+    dtype_classes = [type(np.dtype(name)) for name in _NUMERIC_DTYPES]
+    return [_reconstruct, scalar, np.ndarray, np.dtype, *dtype_classes]
+
+
+#: Everything beyond torch's own tensors and containers that the checkpoints
+#: of mmengine's Runner hold, once :class:`HistoryBuffer` pickles as data.
+SAFE_CHECKPOINT_GLOBALS: List[Callable] = [HistoryBuffer, *_numpy_globals()]
+
+
+class UnsafeCheckpointError(pickle.UnpicklingError):
+    """A checkpoint holds pickled objects outside the allow-list."""
+
+
+def _reduce_history_buffer(buffer: HistoryBuffer):
+    log_history, count_history = buffer.data
+    return HistoryBuffer, (log_history, count_history, buffer.max_length)
+
+
+def _refusal(filename: str, error: Exception) -> UnsafeCheckpointError:
+    reason = str(error).strip().splitlines()
+    detail = next((line.strip() for line in reason if 'Unsupported' in line
+                   or 'global' in line.lower()), reason[0] if reason else '')
+    return UnsafeCheckpointError(
+        f'Refused to load the checkpoint {filename!r}: it holds pickled objects outside the '
+        f'allow-list of mmseg_attn.compat.SAFE_CHECKPOINT_GLOBALS ({detail}). Loading it could '
+        'run arbitrary code, so nothing from it was executed. If it is a checkpoint of an '
+        'mmengine run made without mmseg_attn and you trust its source, rewrite it once with '
+        '`python tools/model_converters/upgrade_checkpoint.py SRC DST --trust` and load DST.')
+
+
+def load_checkpoint_file(filename: str, map_location=None):
+    """``torch.load`` with ``weights_only=True`` and a clear refusal message.
+
+    Args:
+        filename (str): Path of a local checkpoint file.
+        map_location: As for :func:`torch.load`.
+
+    Raises:
+        FileNotFoundError: The file does not exist.
+        UnsafeCheckpointError: The file holds objects outside the allow-list.
+    """
+    filename = osp.expanduser(filename)
+    if not osp.isfile(filename):
+        raise FileNotFoundError(f'checkpoint file {filename!r} does not exist')
+    try:
+        return torch.load(filename, map_location=map_location, weights_only=True)
+    except pickle.UnpicklingError as e:
+        raise _refusal(filename, e) from None
+
+
+def _load_from_local(filename: str, map_location=None):
+    return load_checkpoint_file(filename, map_location)
+
+
+def _load_from_http(filename: str, map_location=None, model_dir: Optional[str] = None):
+    """Download (cached like torch.hub) and load with ``weights_only=True``."""
+    from torch.hub import download_url_to_file, get_dir
+    model_dir = model_dir or osp.join(get_dir(), 'checkpoints')
+    os.makedirs(model_dir, exist_ok=True)
+    cached = osp.join(model_dir, osp.basename(filename.split('?')[0]))
+    if not osp.exists(cached):
+        download_url_to_file(filename, cached, progress=True)
+    return load_checkpoint_file(cached, map_location)
+
+
+def rewrite_trusted_checkpoint(src: str, dst: str) -> None:
+    """Re-save a checkpoint that the user trusts in the allow-listed format.
+
+    This is the only place where mmseg_attn unpickles a file without
+    ``weights_only``; it runs only on an explicit request naming the file.
+    """
+    checkpoint = torch.load(src, map_location='cpu', weights_only=False)
+    torch.save(checkpoint, dst)
+    load_checkpoint_file(dst, 'cpu')  # the result must now load securely
+
+
+def setup_secure_checkpoint_loading() -> None:
+    """Install the reducer, the allow-list and the secure mmengine loaders.
+
+    Idempotent; called when ``mmseg_attn`` is imported.
+    """
+    copyreg.pickle(HistoryBuffer, _reduce_history_buffer)
+    torch.serialization.add_safe_globals(SAFE_CHECKPOINT_GLOBALS)
+    CheckpointLoader.register_scheme(prefixes='', force=True)(_load_from_local)
+    CheckpointLoader.register_scheme(
+        prefixes=('http://', 'https://'), force=True)(_load_from_http)
+
+
+setup_secure_checkpoint_loading()

@@ -10,7 +10,7 @@ cd "$(dirname "$0")/.."
 PY=${PYTHON:-python3}
 VENV=.venv
 PINS=requirements/pins.txt
-stamp_key=$(cat "$PINS" requirements/tests.txt setup.cfg pyproject.toml | sha256sum | cut -c1-16)
+stamp_key=$(cat "$0" "$PINS" requirements/tests.txt setup.cfg pyproject.toml | sha256sum | cut -c1-16)
 STAMP="$VENV/.mmseg_attn-installed-$stamp_key"
 if [ -f "$STAMP" ]; then
     echo "[install] .venv is up to date ($STAMP)"
@@ -20,19 +20,22 @@ fi
 pip() { "$VENV/bin/python" -m pip "$@"; }
 # the pinned requirement of one package, e.g. `pin mmcv` -> mmcv==2.1.0
 pin() { grep -E "^$1[=<>]" "$PINS" | head -n 1; }
+build_pin() { grep -E "^build: $1[=<>]" "$PINS" | head -n 1 | cut -d' ' -f2; }
 pip install -q --upgrade pip
 echo "[install] torch (CPU build on machines without CUDA; see README for GPU)"
 pip install -q "$(pin torch)"
-echo "[install] build tools for mmcv"
-pip install -q "$(pin setuptools)" wheel ninja numpy
 if ! "$VENV/bin/python" -c "import mmcv.ops" 2>/dev/null; then
     echo "[install] mmcv with its compiled ops (about 11 minutes on 2 cores the first time)"
+    pip install -q "$(build_pin setuptools)" wheel ninja numpy
     MMCV_WITH_OPS=1 MAX_JOBS=${MAX_JOBS:-$(nproc)} \
         pip install --no-build-isolation "$(pin mmcv)"
 fi
 echo "[install] mmengine, mmsegmentation, mmpretrain, openmim"
 pip install -q "$(pin mmengine)" "$(pin mmsegmentation)" "$(pin mmpretrain)" \
     "$(pin openmim)" ftfy regex
+# openmim's openxlab dependency pins an old setuptools that nothing here uses;
+# torch and PEP 660 editable installs want a newer one.
+pip install -q "$(pin setuptools)" 2>&1 | grep -v -e "dependency conflicts" -e "openxlab" || true
 echo "[install] mmseg_attn (editable) and the test tools"
 pip install -q --no-build-isolation --no-deps -e .
 pip install -q -r requirements/tests.txt

@@ -1,0 +1,17 @@
+# The two entry points of the README. Both install first (idempotent: seconds
+# when .venv is up to date).
+PY := .venv/bin/python
+
+.PHONY: install demo test lint
+
+install:
+	bash tools/install.sh
+
+demo: install
+	$(PY) tools/demo.py
+
+lint: install
+	.venv/bin/ruff check mmseg_attn tools tests configs
+
+test: lint
+	$(PY) -m pytest tests -q -p no:cacheprovider
