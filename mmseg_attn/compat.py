@@ -15,11 +15,11 @@ instead this module
 2. allow-lists exactly the globals those checkpoints need
    (:data:`SAFE_CHECKPOINT_GLOBALS`) with
    :func:`torch.serialization.add_safe_globals`;
-3. replaces mmengine's loaders of local files and of ``http(s)://`` URLs
-   (``load_from`` / ``--resume`` / ``tools/test.py CKPT`` and every other
-   ``CheckpointLoader`` user) by ones that always pass ``weights_only=True``
-   and turn a refusal into a :class:`UnsafeCheckpointError` naming the file
-   and the way out.
+3. replaces mmengine's loader of local files (``load_from``, ``--resume``,
+   ``tools/test.py CKPT``) and the download function behind its URL loaders
+   (``http(s)://``, ``open-mmlab://``, ``torchvision://``: pretrained init)
+   by ones that always pass ``weights_only=True`` and turn a refusal into an
+   :class:`UnsafeCheckpointError` naming the file and the way out.
 
 A checkpoint written by an mmengine run without this package still carries
 ``getattr``: a user who trusts such a file rewrites it once with
@@ -27,7 +27,6 @@ A checkpoint written by an mmengine run without this package still carries
 (:func:`rewrite_trusted_checkpoint`).
 """
 import copyreg
-import os
 import os.path as osp
 import pickle
 from typing import Callable, List, Optional
@@ -35,6 +34,7 @@ from typing import Callable, List, Optional
 import numpy as np
 import torch
 from mmengine.logging.history_buffer import HistoryBuffer
+from mmengine.runner import checkpoint as mmengine_checkpoint
 from mmengine.runner.checkpoint import CheckpointLoader
 
 __all__ = [
@@ -106,15 +106,20 @@ def _load_from_local(filename: str, map_location=None):
     return load_checkpoint_file(filename, map_location)
 
 
-def _load_from_http(filename: str, map_location=None, model_dir: Optional[str] = None):
-    """Download (cached like torch.hub) and load with ``weights_only=True``."""
-    from torch.hub import download_url_to_file, get_dir
-    model_dir = model_dir or osp.join(get_dir(), 'checkpoints')
-    os.makedirs(model_dir, exist_ok=True)
-    cached = osp.join(model_dir, osp.basename(filename.split('?')[0]))
-    if not osp.exists(cached):
-        download_url_to_file(filename, cached, progress=True)
-    return load_checkpoint_file(cached, map_location)
+def _load_url(url: str, model_dir: Optional[str] = None, map_location=None,
+              progress: bool = True):
+    """mmengine's ``load_url`` (torch.hub download + cache) with ``weights_only=True``.
+
+    mmengine's ``http(s)://``, ``open-mmlab://``, ``torchvision://`` and
+    ``mmcls://`` loaders all download through this one function, which
+    torch.hub runs with ``weights_only=False`` unless told otherwise.
+    """
+    from torch.hub import load_state_dict_from_url
+    try:
+        return load_state_dict_from_url(url, model_dir=model_dir, map_location=map_location,
+                                        progress=progress, weights_only=True)
+    except pickle.UnpicklingError as e:
+        raise _refusal(url, e) from None
 
 
 def rewrite_trusted_checkpoint(src: str, dst: str) -> None:
@@ -136,8 +141,7 @@ def setup_secure_checkpoint_loading() -> None:
     copyreg.pickle(HistoryBuffer, _reduce_history_buffer)
     torch.serialization.add_safe_globals(SAFE_CHECKPOINT_GLOBALS)
     CheckpointLoader.register_scheme(prefixes='', force=True)(_load_from_local)
-    CheckpointLoader.register_scheme(
-        prefixes=('http://', 'https://'), force=True)(_load_from_http)
+    mmengine_checkpoint.load_url = _load_url
 
 
 setup_secure_checkpoint_loading()

@@ -117,3 +117,26 @@ def test_legacy_checkpoint_needs_explicit_trust(tmp_path):
     assert 'builtins.getattr' not in pickled_globals(upgraded)
     assert osp.isfile(upgraded)
     assert CheckpointLoader.load_checkpoint(upgraded)['meta']['iter'] == 3
+
+
+def test_downloaded_checkpoint_is_loaded_weights_only(tmp_path, monkeypatch):
+    """Pretrained URLs (open-mmlab://, http(s)://) go through the same checks."""
+    import shutil
+
+    import torch.hub
+    marker = tmp_path / 'pwned'
+    served = {'good.pth': runner_like_checkpoint(),
+              'evil.pth': dict(state_dict={}, payload=RunsACommand(marker))}
+    for name, ckpt in served.items():
+        torch.save(ckpt, str(tmp_path / name))
+
+    def fake_download(url, dst, *args, **kwargs):  # no network: serve local files
+        shutil.copy(str(tmp_path / url.rsplit('/', 1)[-1]), dst)
+
+    monkeypatch.setattr(torch.hub, 'download_url_to_file', fake_download)
+    monkeypatch.setattr(torch.hub, 'get_dir', lambda: str(tmp_path / 'hub'))
+    good = CheckpointLoader.load_checkpoint('https://example.org/ckpts/good.pth')
+    assert good['meta']['iter'] == 3
+    with pytest.raises(UnsafeCheckpointError, match='evil.pth'):
+        CheckpointLoader.load_checkpoint('https://example.org/ckpts/evil.pth')
+    assert not marker.exists()
