@@ -4,15 +4,23 @@
 Each config is compared with the config it inherits (its ``_base_``, e.g.
 mmseg's own ``fcn_r50-d8`` config). Both models are built as mmseg's
 ``tools/analysis_tools/get_flops.py`` builds them (auxiliary heads removed,
-SyncBN as BN, no pretrained weights) and measured with
-``mmengine.analysis.get_model_complexity_info`` on one image of the config's
-crop size (or ``--shape``).
+SyncBN as BN, no pretrained weights) and measured on one image of the
+config's crop size (or ``--shape``).
+
+FLOPs are multiply-adds (one multiply-add counts as one FLOP, mmseg's
+convention). The default counter (``--counter torch``) runs the model on
+meta tensors under ``torch.utils.flop_counter.FlopCounterMode``: nothing is
+computed, so every config at full size takes seconds; it counts convolutions
+and matrix products. ``--counter mmengine`` uses
+``mmengine.analysis.get_model_complexity_info`` (what mmseg's get_flops.py
+uses; it also counts norms) on real tensors, which takes minutes per model on
+a CPU.
 
 Usage::
 
     python tools/attention_cost_table.py                 # rewrite the README table
     python tools/attention_cost_table.py --print-only    # only print it
-    python tools/attention_cost_table.py configs/attention/fcn_r50-d8-se_*.py --print-only
+    python tools/attention_cost_table.py configs/attention/fcn_*.py --print-only
 """
 import argparse
 import glob
@@ -26,7 +34,7 @@ from mmengine.analysis import get_model_complexity_info
 from mmengine.config import Config
 from mmengine.registry import init_default_scope
 from mmseg.registry import MODELS
-from mmseg.structures import SegDataSample
+from torch.utils.flop_counter import FlopCounterMode
 
 REPO_ROOT = osp.dirname(osp.dirname(osp.abspath(__file__)))
 sys.path.insert(0, REPO_ROOT)
@@ -51,6 +59,9 @@ def base_of(path: str) -> str:
 
 def load(name: str) -> Config:
     """Load a config file or an ``mmseg::`` config name."""
+    if name.startswith('mmseg::'):
+        import mmseg
+        name = osp.join(osp.dirname(mmseg.__file__), '.mim', 'configs', name[len('mmseg::'):])
     return Config.fromfile(name)
 
 
@@ -61,8 +72,8 @@ def crop_size(cfg: Config) -> Tuple[int, int]:
     return tuple(cfg.model.data_preprocessor.size)
 
 
-def measure(cfg: Config, shape: Tuple[int, int]) -> Dict[str, float]:
-    """Params and FLOPs of the inference model of a config on one image."""
+def measure(cfg: Config, shape: Tuple[int, int], counter: str = 'torch') -> Dict[str, float]:
+    """Params (M) and GFLOPs (multiply-adds) of a config's inference model."""
     model_cfg = cfg.model.copy()
     convert_sync_bn_cfg(model_cfg)
     drop_pretrained_cfg(model_cfg)
@@ -70,47 +81,128 @@ def measure(cfg: Config, shape: Tuple[int, int]) -> Dict[str, float]:
     if hasattr(model, 'auxiliary_head'):
         model.auxiliary_head = None
     model.eval()
-    meta = dict(ori_shape=shape, pad_shape=shape)
-    data = model.data_preprocessor(
-        dict(inputs=[torch.rand((3, ) + tuple(shape))],
-             data_samples=[SegDataSample(metainfo=meta)]))
-    with torch.no_grad():
-        out = get_model_complexity_info(
-            model, (3, ) + tuple(shape), inputs=data['inputs'], show_table=False,
-            show_arch=False)
-    return dict(params=out['params'] / 1e6, flops=out['flops'] / 1e9)
+    params = sum(p.numel() for p in model.parameters())
+    if counter == 'torch':
+        model = model.to('meta')
+        with torch.no_grad(), FlopCounterMode(display=False) as flop_counter:
+            model(torch.empty((1, 3) + tuple(shape), device='meta'))
+        macs = flop_counter.get_total_flops() / 2
+    elif counter == 'mmengine':
+        with torch.no_grad():
+            macs = get_model_complexity_info(
+                model, inputs=torch.rand((1, 3) + tuple(shape)), show_table=False,
+                show_arch=False)['flops']
+    else:
+        raise ValueError(f'counter must be "torch" or "mmengine", got {counter!r}')
+    return dict(params=params / 1e6, flops=macs / 1e9)
 
 
-def table(paths: List[str], shape: Optional[Tuple[int, int]] = None) -> str:
-    """Markdown table comparing each config with its base."""
+COLLECTIONS = {
+    'se': dict(
+        Name='SE', Title='Squeeze-and-Excitation Networks',
+        URL='https://arxiv.org/abs/1709.01507',
+        Code='mmseg_attn/models/layers/squeeze_excitation.py'),
+    'cbam': dict(
+        Name='CBAM', Title='CBAM: Convolutional Block Attention Module',
+        URL='https://arxiv.org/abs/1807.06521', Code='mmseg_attn/models/layers/cbam.py'),
+    'aff': dict(
+        Name='AFF-FPN', Title='Attentional Feature Fusion',
+        URL='https://arxiv.org/abs/2009.14082', Code='mmseg_attn/models/necks/aff_fpn.py'),
+}
+DATASETS = {'cityscapes': 'Cityscapes', 'ade20k': 'ADE20K'}
+
+
+def part_of(name: str) -> str:
+    """Collection key of a config name (its attention part)."""
+    for key, part in (('-iaff', 'aff'), ('-aff', 'aff'), ('-cbam', 'cbam'), ('-se', 'se')):
+        if key in name:
+            return part
+    raise ValueError(f'{name} names no attention part')
+
+
+def measure_all(paths: List[str], shape: Optional[Tuple[int, int]] = None,
+                counter: str = 'torch') -> List[dict]:
+    """Measure every config and its base; one record per config."""
     cache: Dict[Tuple[str, Tuple[int, int]], Dict[str, float]] = {}
 
     def cost(name: str, cfg: Config, size: Tuple[int, int]):
         key = (name, size)
         if key not in cache:
             print(f'measuring {name} at {size[0]}x{size[1]}', file=sys.stderr)
-            cache[key] = measure(cfg, size)
+            cache[key] = measure(cfg, size, counter)
         return cache[key]
 
-    rows = [
-        '| config | compared with | input | params (M) | +params (M) | GFLOPs | +GFLOPs |',
-        '|---|---|---|---|---|---|---|',
-    ]
+    records = []
     for path in paths:
         cfg = load(path)
         base = base_of(path)
         size = tuple(shape) if shape else crop_size(cfg)
-        ours = cost(path, cfg, size)
-        ref = cost(base, load(base), size)
+        base_name = base.split('::')[-1] if '::' in base else osp.relpath(base, REPO_ROOT)
+        records.append(dict(
+            path=path, cfg=cfg, base=osp.basename(base_name)[:-3], size=size,
+            ours=cost(path, cfg, size), ref=cost(base, load(base), size)))
+    return records
+
+
+def table(records: List[dict]) -> str:
+    """Markdown table comparing each config with its base."""
+    rows = [
+        '| config | compared with | input | params (M) | +params (M) | GFLOPs | +GFLOPs |',
+        '|---|---|---|---|---|---|---|',
+    ]
+    for r in records:
+        ours, ref, size = r['ours'], r['ref'], r['size']
         d_params = ours['params'] - ref['params']
         d_flops = ours['flops'] - ref['flops']
-        base_name = base.split('::')[-1] if '::' in base else osp.relpath(base, REPO_ROOT)
         rows.append(
-            f'| {osp.basename(path)[:-3]} | {osp.basename(base_name)[:-3]} | '
+            f'| {osp.basename(r["path"])[:-3]} | {r["base"]} | '
             f'{size[0]}x{size[1]} | {ours["params"]:.2f} | '
             f'{d_params:+.2f} ({100 * d_params / ref["params"]:+.1f}%) | '
-            f'{ours["flops"]:.1f} | {d_flops:+.2f} ({100 * d_flops / ref["flops"]:+.1f}%) |')
+            f'{ours["flops"]:.1f} | {d_flops:+.3f} ({100 * d_flops / ref["flops"]:+.1f}%) |')
     return '\n'.join(rows)
+
+
+def metafile(records: List[dict]) -> str:
+    """metafile.yaml (model-index format) of the configs; no results yet."""
+    import yaml
+    used = []
+    models = []
+    for r in records:
+        name = osp.basename(r['path'])[:-3]
+        part = part_of(name)
+        if part not in used:
+            used.append(part)
+        cfg = r['cfg']
+        match = re.search(r'_(\d+)xb(\d+)-', name)
+        datasets = [v for k, v in DATASETS.items() if f'_{k}-' in name]
+        metadata = {
+            'Training Data': datasets[0] if datasets else 'unknown',
+            'Batch Size': int(match.group(1)) * int(match.group(2)) if match else None,
+            'Crop Size': f'({r["size"][0]}, {r["size"][1]})',
+            'Lr schd': int(cfg.train_cfg.max_iters),
+            'Parameters (M)': round(r['ours']['params'], 2),
+            'FLOPs (G)': round(r['ours']['flops'], 1),
+            'Compared with': r['base'],
+        }
+        models.append({
+            'Name': name,
+            'In Collection': COLLECTIONS[part]['Name'],
+            'Config': osp.relpath(r['path'], REPO_ROOT),
+            'Metadata': metadata,
+        })
+    collections = [{
+        'Name': COLLECTIONS[p]['Name'],
+        'License': 'Apache License 2.0',
+        'Metadata': {'Training Data': list(DATASETS.values())},
+        'Paper': {'Title': COLLECTIONS[p]['Title'], 'URL': COLLECTIONS[p]['URL']},
+        'README': 'configs/attention/README.md',
+        'Code': {'URL': COLLECTIONS[p]['Code']},
+    } for p in used]
+    header = ('# Generated by tools/attention_cost_table.py. No model here has been trained\n'
+              '# by mmseg_attn, so there are no Results; Parameters and FLOPs are those of\n'
+              '# the inference model at the crop size (see README.md).\n')
+    return header + yaml.safe_dump(dict(Collections=collections, Models=models),
+                                   sort_keys=False, width=100)
 
 
 def main():
@@ -118,9 +210,14 @@ def main():
     parser.add_argument('configs', nargs='*', help='configs (default: configs/attention/*.py)')
     parser.add_argument('--readme', default=osp.join(REPO_ROOT, 'configs', 'attention',
                                                      'README.md'))
+    parser.add_argument('--metafile', default=osp.join(REPO_ROOT, 'configs', 'attention',
+                                                       'metafile.yaml'))
     parser.add_argument('--shape', type=int, nargs=2, help='input H W (default: crop size)')
+    parser.add_argument('--counter', choices=('torch', 'mmengine'), default='torch',
+                        help='FLOP counter (see the module docstring)')
     parser.add_argument('--threads', type=int, default=None, help='torch CPU threads')
-    parser.add_argument('--print-only', action='store_true', help='do not edit the README')
+    parser.add_argument('--print-only', action='store_true',
+                        help='print the table; write neither README nor metafile')
     args = parser.parse_args()
     if args.threads:
         torch.set_num_threads(args.threads)
@@ -128,7 +225,8 @@ def main():
     import mmseg_attn  # noqa: F401  (registration)
     paths = args.configs or sorted(
         glob.glob(osp.join(REPO_ROOT, 'configs', 'attention', '*.py')))
-    text = table([osp.abspath(p) for p in paths], args.shape)
+    records = measure_all([osp.abspath(p) for p in paths], args.shape, args.counter)
+    text = table(records)
     print(text)
     if args.print_only:
         return
@@ -140,6 +238,9 @@ def main():
     _, tail = rest.split(END, 1)
     with open(args.readme, 'w') as f:
         f.write(f'{head}{BEGIN}\n{text}\n{END}{tail}')
+    if not args.configs and not args.shape:
+        with open(args.metafile, 'w') as f:
+            f.write(metafile(records))
 
 
 if __name__ == '__main__':

@@ -5,6 +5,7 @@ import os.path as osp
 
 import pytest
 import torch
+import yaml
 from mmengine.config import Config
 from mmengine.runner import CheckpointLoader
 from mmengine.structures import PixelData
@@ -83,6 +84,20 @@ def test_configs_found():
     assert 'fpn_r50-aff_4xb2-80k_cityscapes-512x1024.py' in names
     assert 'fpn_r50-aff_4xb4-160k_ade20k-512x512.py' in names
     assert any(n.startswith('bisenet_r18') and '-cbam' in n for n in names)
+
+
+def test_readme_and_metafile_cover_every_config():
+    with open(osp.join(REPO_ROOT, 'configs', 'attention', 'metafile.yaml')) as f:
+        meta = yaml.safe_load(f)
+    listed = {m['Config'] for m in meta['Models']}
+    assert listed == {osp.relpath(p, REPO_ROOT) for p in CONFIGS}
+    collections = {c['Name'] for c in meta['Collections']}
+    assert all(m['In Collection'] in collections for m in meta['Models'])
+    with open(osp.join(REPO_ROOT, 'configs', 'attention', 'README.md')) as f:
+        readme = f.read()
+    table = readme.split('<!-- cost-table:begin')[1].split('<!-- cost-table:end')[0]
+    rows = [line.split('|')[1].strip() for line in table.splitlines() if line.startswith('| ')]
+    assert sorted(rows[1:]) == sorted(osp.basename(p)[:-3] for p in CONFIGS)
 
 
 @pytest.mark.parametrize('path', CONFIGS, ids=[osp.basename(p) for p in CONFIGS])

@@ -128,6 +128,14 @@ def test_two_plugins_chained_in_order_bottleneck():
         assert torch.allclose(stock(x), only_last, atol=1e-6)
         assert not torch.allclose(block(x), stock(x), atol=1e-4)
 
+    # so the first plugin of mmseg's block gets no gradient; every plugin of ours does
+    for model in (stock, block):
+        model.zero_grad()
+        model(x).sum().backward()
+    se_grads = [p.grad is not None for p in getattr(stock, SE).parameters()]
+    assert se_grads and not any(se_grads)
+    assert all(p.grad is not None for p in block.parameters())
+
 
 def test_same_type_twice_needs_postfix():
     twice = [_cbam(), _cbam()]
