@@ -63,7 +63,7 @@ class ToyLayout:
 LAYOUTS: Dict[str, ToyLayout] = {
     'cityscapes': ToyLayout('cityscapes', ('building', 'pole', 'traffic sign', 'vegetation',
                                            'sky', 'person', 'car'), 'road', (128, 256), ''),
-    'ade20k': ToyLayout('ade20k', ('wall', 'floor', 'tree', 'sky', 'person', 'car', 'bed',
+    'ade20k': ToyLayout('ade20k', ('wall', 'floor', 'tree', 'sky', 'person', 'car', 'sofa',
                                    'table'), None, (128, 160), 'ADEChallengeData2016'),
     'voc': ToyLayout('voc', ('aeroplane', 'bird', 'car', 'cat', 'dog', 'person'), 'background',
                      (120, 160), osp.join('VOCdevkit', 'VOC2012')),
