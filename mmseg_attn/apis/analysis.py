@@ -14,7 +14,9 @@ products. One multiply-add counts as **2 FLOPs** (torch's convention);
 fvcore-style analysis) prints as "Flops". Element-wise operations, norms,
 pooling and interpolation are not counted.
 """
+import os
 import os.path as osp
+import threading
 import time
 from dataclasses import asdict, dataclass
 from typing import Dict, List, Optional, Sequence, Tuple, Union
@@ -86,25 +88,25 @@ def build_segmentor(config: Union[str, Config],
     return model.to(device).eval()
 
 
-def random_batch(model: nn.Module, shape: Sequence[int], batch_size: int = 1,
-                 device: Union[str, torch.device] = 'cpu',
-                 seed: int = 0) -> Tuple[torch.Tensor, List[SegDataSample]]:
+def random_batch(shape: Sequence[int], batch_size: int = 1,
+                 device: Union[str, torch.device] = 'cpu', seed: int = 0,
+                 channels: int = 3) -> Tuple[torch.Tensor, List[SegDataSample]]:
     """Normalised random images and their data samples, as after the data preprocessor.
 
     Args:
-        model (nn.Module): The segmentor (for its number of input channels).
         shape (Sequence[int]): ``(H, W)`` of the images.
         batch_size (int): Number of images. Defaults to 1.
         device: Device of the tensor. Defaults to 'cpu'.
         seed (int): Seed of the images. Defaults to 0.
+        channels (int): Channels of the images. Defaults to 3.
 
     Returns:
-        tuple: ``inputs (N, 3, H, W)`` and ``N`` data samples whose
+        tuple: ``inputs (N, channels, H, W)`` and ``N`` data samples whose
         ``img_shape``, ``ori_shape`` and ``pad_shape`` are ``(H, W)``.
     """
     h, w = shape
     generator = torch.Generator().manual_seed(seed)
-    inputs = torch.randn(batch_size, 3, h, w, generator=generator)
+    inputs = torch.randn(batch_size, channels, h, w, generator=generator)
     if str(device) != 'meta':
         inputs = inputs.to(device)
     else:
@@ -114,7 +116,7 @@ def random_batch(model: nn.Module, shape: Sequence[int], batch_size: int = 1,
 
 
 def count_flops(model: nn.Module, inputs: torch.Tensor,
-                mode: str = 'tensor') -> Dict[str, Dict[str, int]]:
+                mode: Optional[str] = 'tensor') -> Dict[str, Dict[str, int]]:
     """FLOPs of one forward, per module (inclusive) and per aten op.
 
     FlopCounterMode only sees modules that are *called*; a segmentor calls
@@ -128,8 +130,9 @@ def count_flops(model: nn.Module, inputs: torch.Tensor,
         model (nn.Module): The segmentor.
         inputs (Tensor): Its input ``(N, C, H, W)`` (may live on the
             ``meta`` device: nothing is computed then, only counted).
-        mode (str): The segmentor's forward mode. Defaults to 'tensor'
-            (backbone, neck and decode head without resizing, as mmseg's
+        mode (str, optional): The segmentor's forward mode; None calls
+            ``model(inputs)`` (any module). Defaults to 'tensor' (backbone,
+            neck and decode head without resizing, as mmseg's
             ``get_flops.py``).
 
     Returns:
@@ -139,7 +142,10 @@ def count_flops(model: nn.Module, inputs: torch.Tensor,
     """
     counter = FlopCounterMode(display=False)
     with counter, torch.no_grad():
-        model(inputs, mode=mode)
+        if mode is None:
+            model(inputs)
+        else:
+            model(inputs, mode=mode)
     root = type(model).__name__
     inclusive = {}
     for name, ops in counter.get_flop_counts().items():
@@ -207,7 +213,7 @@ def _split(ops: Dict[str, int]) -> Tuple[int, int, int]:
 
 
 def module_costs(model: nn.Module, inputs: torch.Tensor, max_depth: Optional[int] = None,
-                 mode: str = 'tensor') -> List[ModuleCost]:
+                 mode: Optional[str] = 'tensor') -> List[ModuleCost]:
     """One row per module (in ``named_modules`` order) down to ``max_depth``.
 
     Modules without parameters and without counted FLOPs are left out; the
@@ -218,7 +224,8 @@ def module_costs(model: nn.Module, inputs: torch.Tensor, max_depth: Optional[int
         inputs (Tensor): Its input.
         max_depth (int, optional): Deepest level shown (``backbone`` is 1,
             ``backbone.layer1`` 2, ...). Defaults to None, meaning all.
-        mode (str): The forward mode. Defaults to 'tensor'.
+        mode (str, optional): The forward mode, see :func:`count_flops`.
+            Defaults to 'tensor'.
     """
     counts = count_flops(model, inputs, mode)
     rows = []
@@ -281,31 +288,45 @@ def time_inference(model: nn.Module,
             model's device; iterated until ``num_warmup + num_iters``
             batches have run (a finite iterable may end earlier).
         num_iters (int): Timed batches. Defaults to 200.
-        num_warmup (int): Batches run before timing. Defaults to 5.
+        num_warmup (int): Batches run before timing (at least 1: the
+            first batch measures memory). Defaults to 5.
         log_interval (int): Print the running FPS every so many batches.
             Defaults to 50.
         logger (callable): Where the progress goes. Defaults to print.
 
     Returns:
         dict: ``fps`` (images / s), ``latency_ms`` (mean, median, std, min,
-        max per batch), ``images``, ``batches`` and ``peak_memory_mb``
-        (CUDA: max allocated during the timed batches; CPU: growth of the
-        process's peak resident set size, 0 when the peak was reached
-        before).
+        max per batch), ``images``, ``batches``, ``peak_memory_mb`` and
+        ``peak_extra_memory_mb``. On CUDA these are the peak of
+        ``torch.cuda.max_memory_allocated`` over the timed batches (as
+        mmengine logs it) and that peak minus the memory allocated before
+        them. On the CPU they are the peak resident set size of the process
+        during the first (untimed) batch, sampled every 0.2 ms, and its
+        growth over the size before that batch: a lower bound of the
+        memory a forward needs, as the allocator may reuse memory it already
+        holds.
     """
     device = next(iter(model.parameters())).device
     cuda = device.type == 'cuda'
+    num_warmup = max(1, num_warmup)
     times, images = [], 0
-    rss_before = _peak_rss_mb()
+    memory = {}
     for i, (inputs, data_samples) in enumerate(batches):
         if i == num_warmup and cuda:
             torch.cuda.synchronize()
             torch.cuda.reset_peak_memory_stats(device)
+            memory['before'] = torch.cuda.memory_allocated(device)
         if cuda:
             torch.cuda.synchronize()
+        sampler = _RSSSampler() if i == 0 and not cuda else None
         start = time.perf_counter()
         with torch.no_grad():
-            model(inputs, data_samples, mode='predict')
+            if sampler is not None:
+                with sampler:
+                    model(inputs, data_samples, mode='predict')
+                memory.update(before=sampler.before, peak=sampler.peak)
+            else:
+                model(inputs, data_samples, mode='predict')
         if cuda:
             torch.cuda.synchronize()
         elapsed = time.perf_counter() - start
@@ -321,11 +342,9 @@ def time_inference(model: nn.Module,
     if not times:
         raise ValueError(f'no batch was timed: the input gave fewer than num_warmup + 1 = '
                          f'{num_warmup + 1} batches')
-    latency = np.array(times) * 1000
     if cuda:
-        peak = torch.cuda.max_memory_allocated(device) / 2**20
-    else:
-        peak = max(0.0, _peak_rss_mb() - rss_before)
+        memory['peak'] = torch.cuda.max_memory_allocated(device)
+    latency = np.array(times) * 1000
     return dict(
         fps=images / sum(times),
         latency_ms=dict(mean=float(latency.mean()), median=float(np.median(latency)),
@@ -333,16 +352,45 @@ def time_inference(model: nn.Module,
                         max=float(latency.max())),
         images=images,
         batches=len(times),
-        peak_memory_mb=float(peak),
+        peak_memory_mb=memory.get('peak', 0) / 2**20,
+        peak_extra_memory_mb=max(0, memory.get('peak', 0) - memory.get('before', 0)) / 2**20,
         device=str(device))
 
 
-def _peak_rss_mb() -> float:
-    """Peak resident set size of this process in MiB (0 where unknown)."""
+def _rss_bytes() -> int:
+    """Resident set size of this process (Linux ``/proc``; else psutil; else 0)."""
     try:
-        import resource
-    except ImportError:  # Windows
-        return 0.0
-    import sys
-    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
-    return peak / 2**20 if sys.platform == 'darwin' else peak / 2**10
+        with open('/proc/self/statm') as f:
+            return int(f.read().split()[1]) * os.sysconf('SC_PAGE_SIZE')
+    except (OSError, ValueError, IndexError):
+        pass
+    try:
+        import psutil
+        return psutil.Process().memory_info().rss
+    except ImportError:
+        return 0
+
+
+class _RSSSampler:
+    """Sample the resident set size in a thread while the block runs."""
+
+    def __init__(self, interval: float = 2e-4):
+        self.interval = interval
+        self.before = self.peak = 0
+        self._stop = threading.Event()
+
+    def _run(self):
+        while not self._stop.is_set():
+            self.peak = max(self.peak, _rss_bytes())
+            self._stop.wait(self.interval)
+
+    def __enter__(self):
+        self.before = self.peak = _rss_bytes()
+        self._thread = threading.Thread(target=self._run, daemon=True)
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc):
+        self._stop.set()
+        self._thread.join()
+        self.peak = max(self.peak, _rss_bytes())

@@ -1,0 +1,95 @@
+"""Parameters and FLOPs of a segmentor, per module.
+
+Counts every convolution and matrix product (``nn.Linear``, ``torch.bmm``,
+``torch.matmul``, ``torch.einsum``, attention) with torch's FlopCounterMode,
+so the Fully Attentional block of FLANet, which is all matmuls, is counted.
+One multiply-add is 2 FLOPs; MACs = FLOPs / 2 is what mmseg's
+``tools/analysis_tools/get_flops.py`` prints as "Flops". By default nothing
+is computed: the model runs on PyTorch's ``meta`` device, so even
+1024x2048 inputs are counted in seconds.
+
+    python tools/get_flops.py configs/flanet/flanet_r101-d8_4xb2-80k_cityscapes-512x1024.py \\
+        --shape 512 1024 --depth 2
+"""
+import argparse
+import json
+
+from mmengine.config import Config, DictAction
+
+import mmseg_attn  # noqa: F401  (registration)
+from mmseg_attn.apis import (
+    build_segmentor,
+    costs_as_dicts,
+    format_cost_table,
+    format_count,
+    module_costs,
+    random_batch,
+)
+
+
+def parse_args():
+    parser = argparse.ArgumentParser(description='Get the FLOPs of a segmentor, per module')
+    parser.add_argument('config', help='config file path')
+    parser.add_argument(
+        '--shape',
+        type=int,
+        nargs='+',
+        help='input size H [W] (one number: square); defaults to the crop size of the '
+        "config's data preprocessor, else 512 512")
+    parser.add_argument('--batch-size', type=int, default=1, help='images per forward')
+    parser.add_argument(
+        '--depth', type=int, default=2, help='deepest module level of the table (0: totals)')
+    parser.add_argument(
+        '--device',
+        default='meta',
+        help="device to run on: 'meta' (count only, default), 'cpu' or 'cuda'")
+    parser.add_argument('--json', help='also write the rows and totals to this JSON file')
+    parser.add_argument(
+        '--cfg-options',
+        nargs='+',
+        action=DictAction,
+        help='override some settings in the used config, the key-value pair '
+        'in xxx=yyy format will be merged into config file. If the value to '
+        'be overwritten is a list, it should be like key="[a,b]" or key=a,b '
+        'It also allows nested list/tuple values, e.g. key="[(a,b),(c,d)]" '
+        'Note that the quotation marks are necessary and that no white space '
+        'is allowed.')
+    return parser.parse_args()
+
+
+def input_shape(cfg: Config, shape):
+    if shape:
+        if len(shape) not in (1, 2):
+            raise ValueError(f'--shape takes H [W], got {shape}')
+        return (shape[0], shape[-1])
+    size = cfg.model.get('data_preprocessor', {}).get('size')
+    return tuple(size) if size else (512, 512)
+
+
+def main():
+    args = parse_args()
+    cfg = Config.fromfile(args.config)
+    if args.cfg_options:
+        cfg.merge_from_dict(args.cfg_options)
+    shape = input_shape(cfg, args.shape)
+    model = build_segmentor(cfg, device=args.device)
+    inputs, _ = random_batch(shape, args.batch_size, device=args.device)
+    rows = module_costs(model, inputs, max_depth=args.depth)
+    total = rows[0]
+    print(format_cost_table(rows))
+    print(f'\nInput shape: {(args.batch_size, 3, *shape)} (backbone, neck and decode head; '
+          'auxiliary heads removed)')
+    print(f'FLOPs: {format_count(total.flops)} (MACs: {format_count(total.flops / 2)})')
+    print(f'  convolutions: {format_count(total.conv_flops)}, matrix products: '
+          f'{format_count(total.matmul_flops)}')
+    print(f'Params: {format_count(total.params)}')
+    print('Not counted: element-wise ops, norms, pooling and interpolation.')
+    if args.json:
+        with open(args.json, 'w') as f:
+            json.dump(dict(config=args.config, input_shape=[args.batch_size, 3, *shape],
+                           flops=total.flops, macs=total.flops / 2, params=total.params,
+                           rows=costs_as_dicts(rows)), f, indent=2)
+
+
+if __name__ == '__main__':
+    main()
