@@ -131,9 +131,10 @@ def test_train_and_test_with_mmseg_tools(toy_cityscapes, tmp_path):
     config = osp.join(REPO_ROOT, 'configs', 'attention',
                       'fcn_r18-d8-cbam_4xb2-80k_cityscapes-512x1024.py')
     cfg = toy_config(config, toy_cityscapes, tmp_path, dataset='cityscapes', max_iters=10)
-    run_mmseg_tool('train', cfg, '--work-dir', str(tmp_path))
+    env = dict(OMP_NUM_THREADS='1')  # R-18 on a busy 2-core machine
+    run_mmseg_tool('train', cfg, '--work-dir', str(tmp_path), env=env)
     ckpt = last_checkpoint(tmp_path)
     state = CheckpointLoader.load_checkpoint(ckpt, map_location='cpu')['state_dict']
     assert any('.cbam.' in k for k in state)
-    out = run_mmseg_tool('test', cfg, ckpt, '--work-dir', str(tmp_path))
+    out = run_mmseg_tool('test', cfg, ckpt, '--work-dir', str(tmp_path), env=env)
     assert 'mIoU' in out.stdout

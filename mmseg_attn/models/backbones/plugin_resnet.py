@@ -1,3 +1,4 @@
+# Copyright (c) mmseg_attn contributors. All rights reserved.
 """ResNet whose ``plugins=`` work in every block type and chain in order.
 
 mmseg's :class:`~mmseg.models.backbones.ResNet` accepts ``plugins=`` (the
