@@ -14,6 +14,9 @@ Measured, all in one run, for each block:
 - ``fwd``: median latency of an inference forward (``eval()``, ``no_grad``);
 - ``train``: median latency of a training forward + backward of
   ``out.float().square().mean()`` (``train()``);
+  ours and the reference are timed alternately; ``--timer cpu`` times the
+  CPU time of this process instead of the elapsed time, which the load of
+  other processes on a shared machine does not inflate;
 - ``peak``: peak tensor memory above what was alive before the call, for
   the inference forward and for the training step. On CUDA this is
   ``torch.cuda.max_memory_allocated``. On CPU it is read from the PyTorch
@@ -352,7 +355,7 @@ def _sync(device: torch.device) -> None:
 
 
 def _median_ms_pair(fns: Tuple[Callable, Callable], device: torch.device, repeats: int,
-                    warmup: int) -> Tuple[float, float]:
+                    warmup: int, clock: Callable[[], float]) -> Tuple[float, float]:
     """Median latencies of two functions, timed alternately so that a
     change of machine load affects both alike."""
     for fn in fns:
@@ -363,10 +366,10 @@ def _median_ms_pair(fns: Tuple[Callable, Callable], device: torch.device, repeat
         # alternate which one goes first
         for j in ((0, 1) if i % 2 == 0 else (1, 0)):
             _sync(device)
-            start = time.perf_counter()
+            start = clock()
             fns[j]()
             _sync(device)
-            times[j].append((time.perf_counter() - start) * 1e3)
+            times[j].append((clock() - start) * 1e3)
     return statistics.median(times[0]), statistics.median(times[1])
 
 
@@ -407,8 +410,8 @@ def peak_bytes(fn: Callable, device: torch.device) -> int:
     return _cpu_peak_bytes(fn)
 
 
-def measure_pair(ours: nn.Module, ref: nn.Module, inputs, device, repeats,
-                 warmup) -> Dict[str, float]:
+def measure_pair(ours: nn.Module, ref: nn.Module, inputs, device, repeats, warmup,
+                 clock) -> Dict[str, float]:
     """Latency and peak memory of inference and of a training step."""
 
     def infer(module):
@@ -426,7 +429,7 @@ def measure_pair(ours: nn.Module, ref: nn.Module, inputs, device, repeats,
             module.train(mode == 'train')
         fns = (functools.partial(step, ours), functools.partial(step, ref))
         result[f'ours_{mode}_ms'], result[f'ref_{mode}_ms'] = _median_ms_pair(
-            fns, device, repeats, warmup)
+            fns, device, repeats, warmup, clock)
         result[f'ours_{mode}_mb'] = peak_bytes(fns[0], device) / 2**20
         result[f'ref_{mode}_mb'] = peak_bytes(fns[1], device) / 2**20
     for module in (ours, ref):
@@ -441,7 +444,8 @@ def max_diff(ours, ref, inputs) -> float:
         return (ours(*inputs) - ref(*inputs)).abs().max().item()
 
 
-def run_benchmark(names: List[str], shape, fla_shape, device, repeats, warmup) -> List[dict]:
+def run_benchmark(names: List[str], shape, fla_shape, device, repeats, warmup,
+                  clock=time.perf_counter) -> List[dict]:
     rows = []
     jobs = [(name, shape) for name in names]
     if 'FullyAttentionalBlock' in names and fla_shape is not None and fla_shape != shape:
@@ -452,7 +456,7 @@ def run_benchmark(names: List[str], shape, fla_shape, device, repeats, warmup) -
         inputs = make_inputs(name, job_shape, device)
         row = dict(block=name, shape='x'.join(map(str, job_shape)))
         row['max_diff'] = max_diff(ours, ref, inputs)
-        row.update(measure_pair(ours, ref, inputs, device, repeats, warmup))
+        row.update(measure_pair(ours, ref, inputs, device, repeats, warmup, clock))
         rows.append(row)
         del ours, ref, inputs
     return rows
@@ -553,6 +557,11 @@ def parse_args():
         help='extra FLA input size (default: 2 512 64 128); 0 0 0 0 to skip')
     parser.add_argument('--threads', type=int, default=None, help='torch CPU threads')
     parser.add_argument(
+        '--timer', choices=('wall', 'cpu'), default='wall',
+        help='wall: elapsed time (default); cpu: CPU time of this process, which other '
+        'processes on a shared machine do not inflate (use with --threads 1 to read it as '
+        'single-thread latency; CPU only)')
+    parser.add_argument(
         '--params-table', action='store_true',
         help='print the markdown table of blocks and parameter counts, then exit')
     return parser.parse_args()
@@ -567,11 +576,14 @@ def main():
     if args.threads:
         torch.set_num_threads(args.threads)
     device = torch.device(args.device)
+    if args.timer == 'cpu' and device.type != 'cpu':
+        raise ValueError('--timer cpu measures CPU time and needs --device cpu')
+    clock = time.process_time if args.timer == 'cpu' else time.perf_counter
     fla_shape = tuple(args.fla_size) if any(args.fla_size) else None
     rows = run_benchmark(args.blocks, tuple(args.size), fla_shape, device, args.repeats,
-                         args.warmup)
+                         args.warmup, clock)
     print(f'device={device} torch={torch.__version__} threads={torch.get_num_threads()} '
-          f'repeats={args.repeats} (median); ratios are ours / reference')
+          f'timer={args.timer} repeats={args.repeats} (median); ratios are ours / reference')
     print(format_table(rows))
 
 
