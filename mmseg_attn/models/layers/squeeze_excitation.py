@@ -35,8 +35,8 @@ class SqueezeExcitation(BaseModule):
     - The fully connected layers are 1x1 convs (same weights, reshaped).
     - The reduced width is ``make_divisible(C / ratio, divisor)``, never
       zero, instead of ``C // ratio``; both agree when ``ratio`` divides
-      ``C`` and ``divisor=1``. ``divisor=8`` gives the widths of mmpretrain's
-      ``SELayer``.
+      ``C`` and ``divisor=1``. ``divisor=8`` gives the rounding of mmpretrain's
+      ``SELayer`` (which rounds ``C // ratio`` to a multiple of 8).
     - The convs carry a bias unless a norm follows (``bias='auto'``); the
       blog reference uses ``nn.Linear(..., bias=False)``: pass
       ``bias=False`` to reproduce it.

@@ -111,6 +111,32 @@ def test_fla_chunked_equals_default(chunk_size, grad, dtype, assert_same):
         assert_same(chunked(x), block(x))
 
 
+def test_fla_chunked_gradients_equal_default(assert_same):
+    _, block = _pair(8, torch.float64)
+    chunked = FullyAttentionalBlock(8, chunk_size=2).double()
+    chunked.load_state_dict(block.state_dict())
+    x = torch.randn(2, 8, 5, 3, dtype=torch.float64)
+    grads = []
+    for module in (block, chunked):
+        inp = x.clone().requires_grad_()
+        module(inp).square().sum().backward()
+        grads.append([inp.grad] + [p.grad for p in module.parameters()])
+    for expected, actual in zip(*grads):
+        assert_same(actual, expected)
+
+
+def test_fla_output_may_be_changed_in_place():
+    """mmseg's Bottleneck adds the identity to a plugin's output in place and
+    applies ReLU in place; the block's backward must not depend on it."""
+    _, block = _pair(8, torch.float32)
+    x = torch.randn(2, 8, 4, 3, requires_grad=True)
+    out = block(x)
+    out += 1
+    out.relu_()
+    out.sum().backward()
+    assert x.grad is not None and torch.isfinite(x.grad).all()
+
+
 def test_fla_inference_path_equals_training_path(dtype, assert_same):
     """The in-place softmax used without gradients gives the same result."""
     _, block = _pair(16, dtype)
