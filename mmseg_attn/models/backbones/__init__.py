@@ -1,1 +1,3 @@
-__all__ = []
+from .bisenet import BiSeNetBackbone
+
+__all__ = ['BiSeNetBackbone']

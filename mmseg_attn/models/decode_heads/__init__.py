@@ -1,1 +1,3 @@
-__all__ = []
+from .bisenet_head import BiSeNetHead
+
+__all__ = ['BiSeNetHead']

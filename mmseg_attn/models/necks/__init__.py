@@ -1,1 +1,3 @@
-__all__ = []
+from .ffm_neck import FFMNeck
+
+__all__ = ['FFMNeck']

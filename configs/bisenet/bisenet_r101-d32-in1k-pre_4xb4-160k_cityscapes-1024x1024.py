@@ -1,0 +1,9 @@
+# BiSeNet (paper variant) with an ImageNet-pretrained ResNet-101 (V1c) context path.
+# mmseg has no R-101 Cityscapes BiSeNetV1; the R-50 settings are kept.
+_base_ = './bisenet_r50-d32-in1k-pre_4xb4-160k_cityscapes-1024x1024.py'
+custom_imports = dict(imports=['mmseg_attn'], allow_failed_imports=False)
+model = dict(
+    backbone=dict(
+        context_backbone=dict(
+            depth=101,
+            init_cfg=dict(type='Pretrained', checkpoint='open-mmlab://resnet101_v1c'))))
