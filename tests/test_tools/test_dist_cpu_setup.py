@@ -1,4 +1,5 @@
 """mmseg_attn.apis.cpu_dist: what setup_cpu_distributed changes, and when not."""
+import os
 import socket
 
 import pytest
@@ -18,6 +19,12 @@ def _cfg(launcher):
         model=dict(type='EncoderDecoder', backbone=dict(type='ResNetV1c', norm_cfg=norm),
                    decode_head=dict(type='FCNHead', norm_cfg=norm)),
         custom_hooks=[dict(type='EMAHook')]))
+
+
+def _free_port():
+    with socket.socket() as s:
+        s.bind(('127.0.0.1', 0))
+        return s.getsockname()[1]
 
 
 def test_single_process_run_is_untouched():
@@ -40,11 +47,8 @@ def test_gpu_path_is_untouched(monkeypatch):
 
 def test_cpu_path_rewrites_config_and_inits_gloo(monkeypatch):
     monkeypatch.setattr(torch.cuda, 'is_available', lambda: False)
-    with socket.socket() as s:
-        s.bind(('127.0.0.1', 0))
-        port = s.getsockname()[1]
     for key, value in dict(RANK='0', WORLD_SIZE='1', LOCAL_RANK='0', MASTER_ADDR='127.0.0.1',
-                           MASTER_PORT=str(port)).items():
+                           MASTER_PORT=str(_free_port())).items():
         monkeypatch.setenv(key, value)
     cfg = _cfg('pytorch')
     try:
@@ -68,3 +72,29 @@ def test_sync_hook_checks_interval():
     assert SyncNormBuffersHook(interval=5).interval == 5
     with pytest.raises(ValueError, match='interval'):
         SyncNormBuffersHook(interval=0)
+
+
+@pytest.mark.parametrize('launcher, env', [
+    ('slurm', dict(SLURM_PROCID='0', SLURM_NTASKS='1', SLURM_NODELIST='node1',
+                   SLURM_LOCALID='0')),
+    ('mpi', dict(OMPI_COMM_WORLD_SIZE='1', OMPI_COMM_WORLD_RANK='0',
+                 OMPI_COMM_WORLD_LOCAL_RANK='0')),
+])
+def test_cpu_path_reads_slurm_and_mpi_environments(monkeypatch, launcher, env):
+    monkeypatch.setattr(torch.cuda, 'is_available', lambda: False)
+    for key in ('RANK', 'WORLD_SIZE', 'LOCAL_RANK'):
+        monkeypatch.delenv(key, raising=False)
+    monkeypatch.setenv('MASTER_ADDR', '127.0.0.1')
+    monkeypatch.setenv('MASTER_PORT', str(_free_port()))
+    for key, value in env.items():
+        monkeypatch.setenv(key, value)
+    cfg = _cfg(launcher)
+    try:
+        assert setup_cpu_distributed(cfg) is True
+        assert torch_dist.get_backend() == 'gloo'
+        assert torch_dist.get_world_size() == 1 and torch_dist.get_rank() == 0
+    finally:
+        if torch_dist.is_initialized():
+            torch_dist.destroy_process_group()
+    assert (os.environ['RANK'], os.environ['WORLD_SIZE'], os.environ['LOCAL_RANK']) == \
+        ('0', '1', '0')
