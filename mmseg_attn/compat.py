@@ -21,25 +21,37 @@ instead this module
    by ones that always pass ``weights_only=True`` and turn a refusal into an
    :class:`UnsafeCheckpointError` naming the file and the way out.
 
+Atomic checkpoint files
+-----------------------
+mmengine writes a checkpoint with a plain ``open(path, 'wb')``: a process
+killed during the write leaves a truncated file under the final name.
+:func:`setup_atomic_local_writes` makes mmengine's local file backend write to
+a temporary file in the same folder and ``os.replace`` it into place, so a
+file is either the old one or the complete new one.
+
 A checkpoint written by an mmengine run without this package still carries
 ``getattr``: a user who trusts such a file rewrites it once with
 ``python tools/model_converters/upgrade_checkpoint.py SRC DST --trust``
 (:func:`rewrite_trusted_checkpoint`).
 """
 import copyreg
+import os
 import os.path as osp
 import pickle
+import tempfile
 from typing import Callable, List, Optional
 
 import numpy as np
 import torch
+from mmengine.fileio.backends import LocalBackend
 from mmengine.logging.history_buffer import HistoryBuffer
 from mmengine.runner import checkpoint as mmengine_checkpoint
 from mmengine.runner.checkpoint import CheckpointLoader
 
 __all__ = [
     'SAFE_CHECKPOINT_GLOBALS', 'UnsafeCheckpointError', 'load_checkpoint_file',
-    'rewrite_trusted_checkpoint', 'setup_secure_checkpoint_loading'
+    'atomic_write_bytes', 'rewrite_trusted_checkpoint', 'setup_atomic_local_writes',
+    'setup_secure_checkpoint_loading'
 ]
 
 _NUMERIC_DTYPES = ('bool', 'int8', 'int16', 'int32', 'int64', 'uint8', 'uint16', 'uint32',
@@ -144,4 +156,43 @@ def setup_secure_checkpoint_loading() -> None:
     mmengine_checkpoint.load_url = _load_url
 
 
+def atomic_write_bytes(data: bytes, path: str) -> None:
+    """Write ``data`` to ``path`` so that ``path`` is never left half-written.
+
+    The bytes go to a temporary file in the same folder, are flushed to disk,
+    and the file is renamed over ``path`` (atomic on POSIX and Windows).
+    """
+    folder = osp.dirname(osp.abspath(path))
+    os.makedirs(folder, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=folder, prefix=f'.{osp.basename(path)}.', suffix='.tmp')
+    try:
+        with os.fdopen(fd, 'wb') as f:
+            f.write(data)
+            f.flush()
+            os.fsync(f.fileno())
+        umask = os.umask(0)
+        os.umask(umask)
+        os.chmod(tmp, 0o666 & ~umask)  # the mode a plain open() would give
+        os.replace(tmp, path)
+    except BaseException:
+        if osp.exists(tmp):
+            os.remove(tmp)
+        raise
+
+
+def _atomic_put(self, obj: bytes, filepath) -> None:
+    atomic_write_bytes(obj, str(filepath))
+
+
+def _atomic_put_text(self, obj: str, filepath, encoding: str = 'utf-8') -> None:
+    atomic_write_bytes(obj.encode(encoding), str(filepath))
+
+
+def setup_atomic_local_writes() -> None:
+    """Make mmengine's ``LocalBackend.put`` / ``put_text`` atomic (checkpoints)."""
+    LocalBackend.put = _atomic_put
+    LocalBackend.put_text = _atomic_put_text
+
+
 setup_secure_checkpoint_loading()
+setup_atomic_local_writes()

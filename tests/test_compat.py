@@ -140,3 +140,29 @@ def test_downloaded_checkpoint_is_loaded_weights_only(tmp_path, monkeypatch):
     with pytest.raises(UnsafeCheckpointError, match='evil.pth'):
         CheckpointLoader.load_checkpoint('https://example.org/ckpts/evil.pth')
     assert not marker.exists()
+
+
+def test_checkpoint_writes_are_atomic(tmp_path, monkeypatch):
+    """A write that dies half-way leaves the previous checkpoint intact."""
+    from mmengine.runner.checkpoint import save_checkpoint
+    path = str(tmp_path / 'iter_5.pth')
+    save_checkpoint(runner_like_checkpoint(), path)
+    good = open(path, 'rb').read()
+
+    class DyingFile(io.FileIO):
+        def write(self, data):
+            super().write(data[:7])
+            raise KeyboardInterrupt('killed while writing')
+
+    def fdopen(fd, mode='r', *args, **kwargs):
+        return DyingFile(fd, mode.replace('b', '') or 'r')
+
+    monkeypatch.setattr(os, 'fdopen', fdopen)
+    with pytest.raises(KeyboardInterrupt):
+        save_checkpoint(runner_like_checkpoint(), path)
+    monkeypatch.undo()
+    assert open(path, 'rb').read() == good
+    assert os.listdir(tmp_path) == ['iter_5.pth']  # no temporary file left behind
+    save_checkpoint(dict(meta=dict(iter=10)), path)
+    assert CheckpointLoader.load_checkpoint(path)['meta']['iter'] == 10
+    assert oct(os.stat(path).st_mode & 0o777) != oct(0o600)
