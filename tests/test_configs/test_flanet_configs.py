@@ -44,6 +44,15 @@ PRETRAINED = {'r101': 'open-mmlab://resnet101_v1c', 'hr48': 'open-mmlab://msra_h
 register_all_modules()
 
 
+@pytest.fixture(autouse=True, scope='module')
+def _one_thread():
+    """Run on one thread: a small shared machine makes OpenMP threads wait."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
+
+
 def _backbone_key(name):
     return 'r101' if name.startswith('flanet_r101') else 'hr48'
 
