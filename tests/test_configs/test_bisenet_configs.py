@@ -7,16 +7,18 @@ import re
 import pytest
 import torch
 import torch.nn as nn
+import torch.nn.functional as F
 from mmengine.config import Config
 from mmengine.fileio import load
 from mmengine.model import revert_sync_batchnorm
 from mmengine.structures import PixelData
+from mmseg.models.utils import resize
 from mmseg.registry import MODELS
 from mmseg.structures import SegDataSample
 from mmseg.utils import register_all_modules
 
 import mmseg_attn  # noqa: F401  (registration)
-from mmseg_attn.utils import drop_pretrained_cfg
+from mmseg_attn.utils import convert_sync_bn_cfg, drop_pretrained_cfg
 from tests.utils import last_checkpoint, run_mmseg_tool, toy_config
 
 REPO_ROOT = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
@@ -146,6 +148,132 @@ def test_config_builds_trains_and_predicts(path):
         results = model.predict(**data)
     assert results[0].pred_sem_seg.data.shape == (1, 61, 75)
     assert results[0].seg_logits.data.shape == (NUM_CLASSES[dataset], 61, 75)
+
+
+def _set_norm(node, norm_cfg):
+    if isinstance(node, dict):
+        if node.get('norm_cfg') is not None:
+            node['norm_cfg'] = dict(norm_cfg)
+        for value in node.values():
+            _set_norm(value, norm_cfg)
+    elif isinstance(node, (list, tuple)):
+        for value in node:
+            _set_norm(value, norm_cfg)
+
+
+@pytest.mark.parametrize('preset', ['bisenet-paper_r18-d32.py', 'bisenet-mmseg_r18-d32.py'])
+def test_group_norm_reaches_every_layer(preset):
+    """A norm_cfg in the config replaces every norm layer, ARM/FFM/spatial path included."""
+    cfg = Config.fromfile(osp.join(REPO_ROOT, 'configs', '_base_', 'models', preset))
+    _set_norm(cfg.model, dict(type='GN', num_groups=8, requires_grad=True))
+    cfg.model.data_preprocessor.size = (64, 64)
+    model = MODELS.build(cfg.model)
+    norms = [m for m in model.modules()
+             if isinstance(m, (nn.GroupNorm, nn.modules.batchnorm._BatchNorm))]
+    assert norms and all(isinstance(m, nn.GroupNorm) for m in norms)
+    model.train()
+    data = model.data_preprocessor(_batch(19, batch=1), True)  # GN trains with batch 1
+    losses = model.loss(**data)
+    assert torch.isfinite(losses['decode.loss_ce'])
+
+
+class _SeedConvBlock(nn.Module):
+    """``ConvBlock`` of the paper's reference code (seed article)."""
+
+    def __init__(self, in_channels, out_channels, stride=2):
+        super().__init__()
+        self.conv1 = nn.Conv2d(in_channels, out_channels, 3, stride, 1, bias=False)
+        self.bn = nn.BatchNorm2d(out_channels)
+        self.relu = nn.ReLU()
+
+    def forward(self, x):
+        return self.relu(self.bn(self.conv1(x)))
+
+
+class _SeedBiSeNet(nn.Module):
+    """The reference code's BiSeNet (ResNet-18), written as the seed article has it.
+
+    The ResNet-18 context path is passed in, so that only BiSeNet's own parts
+    are compared.
+    """
+
+    def __init__(self, context_path, num_classes):
+        super().__init__()
+        self.context_path = context_path
+        self.spatial_path = nn.Sequential(
+            _SeedConvBlock(3, 64), _SeedConvBlock(64, 128), _SeedConvBlock(128, 256))
+        self.arm1 = nn.Conv2d(256, 256, 1)  # ARM: pooled 1x1 conv, sigmoid
+        self.arm2 = nn.Conv2d(512, 512, 1)
+        self.supervision1 = nn.Conv2d(256, num_classes, 1)
+        self.supervision2 = nn.Conv2d(512, num_classes, 1)
+        self.ffm_convblock = _SeedConvBlock(1024, 256, stride=1)
+        self.ffm_conv1 = nn.Conv2d(256, 256, 1)
+        self.ffm_conv2 = nn.Conv2d(256, 256, 1)
+        # the reference code's FFM has num_classes channels and is followed by
+        # a 1x1 classifier; the preset's FFM has 256 channels, so this one maps
+        # 256 -> num_classes
+        self.classifier = nn.Conv2d(256, num_classes, 1)
+
+    def forward(self, x):
+        sx = self.spatial_path(x)
+        _, _, feature3, feature4 = self.context_path(x)
+        tail = torch.mean(torch.mean(feature4, 3, keepdim=True), 2, keepdim=True)
+        cx1 = feature3 * torch.sigmoid(self.arm1(F.adaptive_avg_pool2d(feature3, 1)))
+        cx2 = feature4 * torch.sigmoid(self.arm2(F.adaptive_avg_pool2d(feature4, 1)))
+        cx2 = torch.mul(cx2, tail)
+        cx1 = F.interpolate(cx1, size=sx.size()[-2:], mode='bilinear')
+        cx2 = F.interpolate(cx2, size=sx.size()[-2:], mode='bilinear')
+        cx = torch.cat((cx1, cx2), dim=1)
+        cx1_sup = F.interpolate(self.supervision1(cx1), size=x.size()[-2:], mode='bilinear')
+        cx2_sup = F.interpolate(self.supervision2(cx2), size=x.size()[-2:], mode='bilinear')
+        feature = self.ffm_convblock(torch.cat((sx, cx), dim=1))
+        att = F.relu(self.ffm_conv1(F.adaptive_avg_pool2d(feature, 1)))
+        att = torch.sigmoid(self.ffm_conv2(att))
+        fused = torch.add(torch.mul(feature, att), feature)
+        result = F.interpolate(self.classifier(fused), scale_factor=8, mode='bilinear')
+        return result, cx1_sup, cx2_sup
+
+
+def test_paper_preset_equals_reference_code():
+    cfg = Config.fromfile(
+        osp.join(CONFIG_DIR, 'bisenet_r18-d32-in1k-pre_4xb4-160k_cityscapes-1024x1024.py'))
+    convert_sync_bn_cfg(cfg.model)
+    drop_pretrained_cfg(cfg.model)
+    ours = MODELS.build(cfg.model)
+    torch.manual_seed(0)
+    for m in ours.modules():
+        if isinstance(m, nn.BatchNorm2d):
+            m.running_mean.normal_(0, 0.1)
+            m.running_var.uniform_(0.5, 1.5)
+            m.weight.data.uniform_(0.5, 1.5)
+            m.bias.data.normal_(0, 0.1)
+    seed = _SeedBiSeNet(ours.backbone.context_backbone, num_classes=19)
+    seed.classifier = ours.decode_head.conv_seg
+    sp, neck = ours.backbone.spatial_path, ours.neck
+    for i in range(3):
+        seed.spatial_path[i].conv1 = sp[i].conv
+        seed.spatial_path[i].bn = sp[i].bn
+    seed.arm1 = neck.arm16.atten_conv_layer[1].conv
+    seed.arm2 = neck.arm32.atten_conv_layer[1].conv
+    seed.ffm_convblock.conv1, seed.ffm_convblock.bn = neck.ffm.conv1.conv, neck.ffm.conv1.bn
+    seed.ffm_conv1 = neck.ffm.conv_atten[0].conv
+    seed.ffm_conv2 = neck.ffm.conv_atten[1].conv
+    seed.supervision1 = ours.auxiliary_head[0].conv_seg
+    seed.supervision2 = ours.auxiliary_head[1].conv_seg
+    ours.eval()
+    seed.eval()
+    x = torch.randn(2, 3, 64, 96)
+    with torch.no_grad():
+        result, cx1_sup, cx2_sup = seed(x)
+        logits = ours.encode_decode(x, [dict(img_shape=(64, 96), pad_shape=(64, 96))] * 2)
+        feats = ours.extract_feat(x)
+        aux = [resize(head(feats), size=(64, 96), mode='bilinear', align_corners=False)
+               for head in ours.auxiliary_head]
+    assert result.shape == logits.shape == (2, 19, 64, 96)
+    # a 1x1 conv commutes with bilinear upsampling (its weights sum to one)
+    assert (result - logits).abs().max() <= 1e-5
+    assert (cx1_sup - aux[0]).abs().max() <= 1e-5
+    assert (cx2_sup - aux[1]).abs().max() <= 1e-5
 
 
 def test_metafile_and_readme():
