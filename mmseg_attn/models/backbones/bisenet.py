@@ -1,3 +1,4 @@
+# ruff: noqa: B006  (mm-style dict(type=...) config defaults, never mutated)
 """Backbone of BiSeNet: spatial path plus any context backbone.
 
 `BiSeNet: Bilateral Segmentation Network for Real-time Semantic Segmentation
@@ -79,8 +80,8 @@ class BiSeNetBackbone(BaseModule):
                  spatial_kernel_sizes: Sequence[int] = (7, 3, 3),
                  context_out_indices: Sequence[int] = (2, 3),
                  conv_cfg: OptConfigType = None,
-                 norm_cfg: ConfigType = dict(type='BN', requires_grad=True),
-                 act_cfg: ConfigType = dict(type='ReLU'),
+                 norm_cfg: OptConfigType = dict(type='BN', requires_grad=True),
+                 act_cfg: OptConfigType = dict(type='ReLU'),
                  init_cfg: OptMultiConfig = None):
         super().__init__(init_cfg=init_cfg)
         if not isinstance(context_backbone, dict) or 'type' not in context_backbone:

@@ -1,3 +1,4 @@
+# ruff: noqa: B006  (mm-style dict(type=...) config defaults, never mutated)
 """Context-path head and feature fusion of BiSeNet as a neck.
 
 `BiSeNet: Bilateral Segmentation Network for Real-time Semantic Segmentation
@@ -11,7 +12,7 @@ from mmcv.cnn import ConvModule
 from mmengine.model import BaseModule
 from mmseg.models.utils import resize
 from mmseg.registry import MODELS
-from mmseg.utils import ConfigType, OptConfigType, OptMultiConfig
+from mmseg.utils import OptConfigType, OptMultiConfig
 from torch import Tensor
 
 _UPSAMPLE_MODES = ('nearest', 'bilinear', 'bicubic')
@@ -103,8 +104,8 @@ class FFMNeck(BaseModule):
                  arm_cfg: OptConfigType = None,
                  ffm_cfg: OptConfigType = None,
                  conv_cfg: OptConfigType = None,
-                 norm_cfg: ConfigType = dict(type='BN', requires_grad=True),
-                 act_cfg: ConfigType = dict(type='ReLU'),
+                 norm_cfg: OptConfigType = dict(type='BN', requires_grad=True),
+                 act_cfg: OptConfigType = dict(type='ReLU'),
                  init_cfg: OptMultiConfig = None):
         super().__init__(init_cfg=init_cfg)
         if (not isinstance(in_channels, (list, tuple)) or len(in_channels) != 3
