@@ -85,6 +85,8 @@ def toy_config(config,
                     t['scale'] = (w, h)
                 elif t['type'] == 'RandomCrop':
                     t['crop_size'] = crop_size
+                elif t['type'] == 'Pad' and 'size' in t:  # VOC pads crops to 512 x 512
+                    t['size'] = crop_size
     cfg.train_cfg = dict(type='IterBasedTrainLoop', max_iters=max_iters, val_interval=max_iters)
     cfg.param_scheduler = [
         dict(type='PolyLR', eta_min=1e-4, power=0.9, begin=0, end=max_iters, by_epoch=False)
@@ -101,6 +103,34 @@ def toy_config(config,
     path = osp.join(str(work_dir), 'toy_' + osp.basename(cfg.filename or 'config.py'))
     cfg.dump(path)
     return path
+
+
+def import_mmpretrain_models() -> None:
+    """Register mmpretrain's models (the ``mmpretrain.`` scope) for a test.
+
+    ``mmpretrain.models`` imports ``torchvision.ops.boxes`` for its box
+    utilities and grounding metrics only; no backbone uses it. Where
+    torchvision is not installed (PyPI has no build of it for the CPU torch
+    pinned here), an empty stand-in is put in ``sys.modules`` for the import
+    and removed right after, so a later ``import torchvision`` still fails.
+    """
+    import importlib
+    import types
+    try:
+        importlib.import_module('torchvision.ops.boxes')
+    except ImportError:
+        names = ['torchvision', 'torchvision.ops', 'torchvision.ops.boxes']
+        stubs = {name: types.ModuleType(name) for name in names}
+        stubs['torchvision'].ops = stubs['torchvision.ops']
+        stubs['torchvision.ops'].boxes = stubs['torchvision.ops.boxes']
+        sys.modules.update(stubs)
+        try:
+            importlib.import_module('mmpretrain.models')
+        finally:
+            for name in names:
+                sys.modules.pop(name, None)
+    else:
+        importlib.import_module('mmpretrain.models')
 
 
 def run_mmseg_tool(tool: str, *args, timeout: int = 600, check: bool = True,

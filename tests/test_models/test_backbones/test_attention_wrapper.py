@@ -1,8 +1,4 @@
 # Copyright (c) mmseg_attn contributors. All rights reserved.
-import importlib
-import sys
-import types
-
 import pytest
 import torch
 from mmengine.runner.checkpoint import load_state_dict
@@ -11,37 +7,12 @@ from mmseg.registry import MODELS
 
 from mmseg_attn.models.backbones import AttentionBackbone
 from mmseg_attn.models.layers import CBAM, SqueezeExcitation
+from tests.utils import import_mmpretrain_models
 
 BN = dict(type='BN')
 
 
-def _import_mmpretrain_models():
-    """Register mmpretrain's models (the ``mmpretrain.`` scope).
-
-    ``mmpretrain.models`` imports ``torchvision.ops.boxes`` for its box
-    utilities and grounding metrics only; no backbone uses it. Where
-    torchvision is not installed (there is no CPU build of it for every
-    torch), an empty stand-in is put in ``sys.modules`` for the import and
-    removed right after, so later ``import torchvision`` still fails.
-    """
-    try:
-        importlib.import_module('torchvision.ops.boxes')
-    except ImportError:
-        names = ['torchvision', 'torchvision.ops', 'torchvision.ops.boxes']
-        stubs = {name: types.ModuleType(name) for name in names}
-        stubs['torchvision'].ops = stubs['torchvision.ops']
-        stubs['torchvision.ops'].boxes = stubs['torchvision.ops.boxes']
-        sys.modules.update(stubs)
-        try:
-            importlib.import_module('mmpretrain.models')
-        finally:
-            for name in names:
-                sys.modules.pop(name, None)
-    else:
-        importlib.import_module('mmpretrain.models')
-
-
-_import_mmpretrain_models()
+import_mmpretrain_models()
 R18 = dict(type='ResNetV1c', depth=18, norm_cfg=BN)
 
 

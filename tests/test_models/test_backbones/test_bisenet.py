@@ -7,6 +7,7 @@ from mmseg.registry import MODELS
 from mmseg.utils import register_all_modules
 
 from mmseg_attn.models.backbones import BiSeNetBackbone
+from tests.utils import import_mmpretrain_models
 
 register_all_modules()
 
@@ -81,6 +82,7 @@ def test_context_backbone_receives_norm_cfg():
 
 
 def test_registered_and_other_context_backbones():
+    import_mmpretrain_models()
     backbone = MODELS.build(
         dict(
             type='BiSeNetBackbone',
