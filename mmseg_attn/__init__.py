@@ -5,6 +5,8 @@ and installs the secure checkpoint loading of :mod:`mmseg_attn.compat`.
 """
 from . import (
     compat,  # noqa: F401  (side effect: secure checkpoint loading)
+    datasets,  # noqa: F401  (side effect: registration of the checked loading transforms)
+    engine,  # noqa: F401  (side effect: registration of the hooks)
     models,  # noqa: F401  (side effect: registration)
 )
 from .version import __version__

@@ -1,0 +1,9 @@
+# Copyright (c) mmseg_attn contributors. All rights reserved.
+from .checkpoint_shape_hook import CheckpointShapeHook, CheckpointShapeMismatchError
+from .finite_loss_hook import FiniteLossHook, NonFiniteLossError, NonFiniteWeightsError
+from .rng_state_hook import RNGStateHook
+
+__all__ = [
+    'CheckpointShapeHook', 'CheckpointShapeMismatchError', 'FiniteLossHook',
+    'NonFiniteLossError', 'NonFiniteWeightsError', 'RNGStateHook'
+]

@@ -1,0 +1,114 @@
+# Copyright (c) mmseg_attn contributors. All rights reserved.
+"""Refuse a checkpoint whose tensors do not fit the model the runner built."""
+import re
+from typing import List, Sequence, Tuple
+
+import torch
+from mmengine.hooks import Hook
+from mmengine.model import is_model_wrapper
+from mmseg.registry import HOOKS
+
+__all__ = ['CheckpointShapeHook', 'CheckpointShapeMismatchError', 'find_shape_mismatches']
+
+
+class CheckpointShapeMismatchError(ValueError):
+    """A checkpoint does not fit the model it is loaded into."""
+
+
+def _state_dict(checkpoint: dict) -> dict:
+    state = checkpoint.get('state_dict', checkpoint)
+    # the prefix that mmengine's Runner.load_checkpoint strips (DDP wrappers)
+    return {re.sub(r'^module\.', '', k): v for k, v in state.items()}
+
+
+def find_shape_mismatches(model: torch.nn.Module, checkpoint: dict,
+                          allow: Sequence[str] = ()) -> List[Tuple[str, tuple, tuple]]:
+    """Keys that the model and the checkpoint both have, with other shapes.
+
+    Args:
+        model (nn.Module): The model (unwrapped).
+        checkpoint (dict): A checkpoint, with or without ``state_dict``.
+        allow (Sequence[str]): Regular expressions; keys matching one
+            (``re.search``) are not reported.
+
+    Returns:
+        list[tuple[str, tuple, tuple]]: ``(key, checkpoint shape, model shape)``.
+    """
+    ckpt = _state_dict(checkpoint)
+    found = []
+    for key, value in model.state_dict().items():
+        other = ckpt.get(key)
+        if not isinstance(other, torch.Tensor) or other.shape == value.shape:
+            continue
+        if any(re.search(pattern, key) for pattern in allow):
+            continue
+        found.append((key, tuple(other.shape), tuple(value.shape)))
+    return found
+
+
+@HOOKS.register_module()
+class CheckpointShapeHook(Hook):
+    """Turn mmengine's "size mismatch" warning into an error naming the keys.
+
+    mmengine's Runner loads ``load_from``, ``--resume`` and the checkpoint of
+    ``tools/test.py`` with ``strict=False``: a tensor whose shape differs
+    from the model's (a head built for 150 classes, a checkpoint trained on
+    19) is skipped with a warning in a long log, and the run trains or
+    evaluates a randomly initialised layer. This hook compares every tensor
+    of the checkpoint with the model before mmengine loads it
+    (``after_load_checkpoint``) and raises
+    :class:`CheckpointShapeMismatchError` naming each key, the checkpoint's
+    shape and the model's shape. A checkpoint that shares no key at all with
+    the model (a checkpoint of another model) is refused too.
+
+    Fine-tuning on a new set of classes replaces the classifier on purpose:
+    name it in ``allow_mismatch``, e.g.
+    ``dict(type='CheckpointShapeHook', allow_mismatch=['conv_seg'])``, and
+    mmengine skips those tensors with its usual warning.
+
+    Only the Runner's own loading passes through hooks; ``init_cfg``
+    (pretrained backbones) and :func:`mmseg.apis.init_model` are not
+    affected.
+
+    Args:
+        allow_mismatch (Sequence[str]): Regular expressions of state dict keys
+            (``re.search``) whose shapes may differ. Defaults to ().
+    """
+
+    priority = 'VERY_HIGH'
+
+    def __init__(self, allow_mismatch: Sequence[str] = ()) -> None:
+        if isinstance(allow_mismatch, str) or not all(
+                isinstance(p, str) for p in allow_mismatch):
+            raise TypeError('allow_mismatch must be a list of regular expressions (str), '
+                            f'got {allow_mismatch!r}')
+        for pattern in allow_mismatch:
+            try:
+                re.compile(pattern)
+            except re.error as e:
+                raise ValueError(f'allow_mismatch holds an invalid regular expression '
+                                 f'{pattern!r}: {e}') from None
+        self.allow_mismatch = tuple(allow_mismatch)
+
+    def after_load_checkpoint(self, runner, checkpoint: dict) -> None:
+        model = runner.model.module if is_model_wrapper(runner.model) else runner.model
+        model_keys = set(model.state_dict())
+        ckpt = _state_dict(checkpoint)
+        if model_keys and not model_keys & set(ckpt):
+            example = next(iter(ckpt), None)
+            raise CheckpointShapeMismatchError(
+                f'The checkpoint shares no tensor name with {type(model).__name__}: it holds '
+                f'{len(ckpt)} tensors (e.g. {example!r}) and the model expects names such as '
+                f'{sorted(model_keys)[0]!r}. It is a checkpoint of another model, or one that '
+                'must be converted first (tools/model_converters).')
+        mismatches = find_shape_mismatches(model, checkpoint, self.allow_mismatch)
+        if mismatches:
+            lines = '\n'.join(f'  {key}: checkpoint {list(c)}, model {list(m)}'
+                              for key, c, m in mismatches)
+            raise CheckpointShapeMismatchError(
+                f'The checkpoint does not fit the model: {len(mismatches)} tensor(s) have '
+                f'another shape in the checkpoint than in the model:\n{lines}\n'
+                'A different num_classes in the head, or a different in_channels/channels, '
+                'gives this. To fine-tune on another set of classes on purpose, allow the '
+                'classifier to be re-initialised: custom_hooks=[..., '
+                'dict(type=\'CheckpointShapeHook\', allow_mismatch=[\'conv_seg\'])].')
