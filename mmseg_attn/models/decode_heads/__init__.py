@@ -1,3 +1,4 @@
 from .bisenet_head import BiSeNetHead
+from .fla_head import FLAHead
 
-__all__ = ['BiSeNetHead']
+__all__ = ['BiSeNetHead', 'FLAHead']
