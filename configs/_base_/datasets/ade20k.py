@@ -34,7 +34,7 @@ tta_pipeline = [
                         dict(type='RandomFlip', prob=0., direction='horizontal'),
                         dict(type='RandomFlip', prob=1., direction='horizontal')
                     ],
-                    [dict(type='LoadCheckedAnnotations', num_classes=150, reduce_zero_label=True)],
+                    [dict(type='LoadCheckedAnnotations', num_classes=150)],
                     [dict(type='PackSegInputs')]])
 ]
 train_dataloader = dict(dataset=dict(pipeline=train_pipeline))
