@@ -51,24 +51,21 @@ def _shrunk(name):
     else:
         model.backbone.extra = TINY_HRNET
         model.decode_head.update(in_channels=[8, 16, 32, 64], channels=16)
-    # mmseg's VOC-aug pipelines pad every crop to 512x512; pad to the toy crop
-    for loader in (cfg.train_dataloader, ):
-        for ds in loader.dataset.get('datasets', [loader.dataset]):
-            for t in ds.pipeline:
-                if t.type == 'Pad':
-                    t.size = CROP
     return cfg
 
 
+# tools/test.py (checkpoint loading + evaluation) runs once; every training
+# run ends with mmseg's own validation of the trained model
 @pytest.mark.parametrize(
-    'name, dataset, fixture',
+    'name, dataset, fixture, run_test',
     [
-        ('flanet_r101-d8_4xb2-80k_cityscapes-512x1024.py', 'cityscapes', 'toy_cityscapes'),
-        ('flanet_hr48_4xb4-160k_ade20k-512x512.py', 'ade20k', 'toy_ade20k'),
-        ('flanet_r101-d8_4xb4-40k_voc12aug-512x512.py', 'voc', 'toy_voc'),
+        ('flanet_r101-d8_4xb2-80k_cityscapes-512x1024.py', 'cityscapes', 'toy_cityscapes', True),
+        ('flanet_hr48_4xb4-160k_ade20k-512x512.py', 'ade20k', 'toy_ade20k', False),
+        ('flanet_r101-d8_4xb4-40k_voc12aug-512x512.py', 'voc', 'toy_voc', False),
     ],
     ids=['cityscapes-r101', 'ade20k-hr48', 'voc12aug-r101'])
-def test_train_and_test_with_mmseg_tools(name, dataset, fixture, request, tmp_path):
+def test_train_and_evaluate_with_mmseg_tools(name, dataset, fixture, run_test, request,
+                                             tmp_path):
     data_root = request.getfixturevalue(fixture)
     cfg = toy_config(
         _shrunk(name), data_root, tmp_path, dataset=dataset, max_iters=10, crop_size=CROP)
@@ -84,5 +81,6 @@ def test_train_and_test_with_mmseg_tools(name, dataset, fixture, request, tmp_pa
     # the FLA branch was trained: its residual weight left its zero init
     assert float(state['decode_head.fla.gamma'].abs()) > 0
 
-    out = run_mmseg_tool('test', cfg, ckpt, '--work-dir', str(tmp_path), env=ENV)
-    assert 'mIoU' in out.stdout
+    if run_test:
+        out = run_mmseg_tool('test', cfg, ckpt, '--work-dir', str(tmp_path), env=ENV)
+        assert 'mIoU' in out.stdout
