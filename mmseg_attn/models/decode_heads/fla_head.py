@@ -27,10 +27,10 @@ class FLAHead(BaseDecodeHead):
 
     The head computes what the head of the official FLANet model computes::
 
-        F_in  = conv3x3(conv3x3(x))                  # in_channels -> channels -> channels
-        F_out = FLA(F_in)                            # FullyAttentionalBlock(channels)
-        y     = conv3x3(up(cat([x, F_out])))          # (in_channels + channels) -> channels
-        seg   = conv1x1(dropout(y))                  # self.cls_seg
+        F_in  = conv3x3(conv3x3(x))         # in_channels -> channels -> channels
+        F_out = FLA(F_in)                   # FullyAttentionalBlock(channels)
+        y     = conv3x3(up(cat([x, F_out]))) # (in_channels + channels) -> channels
+        seg   = conv1x1(dropout(y))         # self.cls_seg
 
     where every ``conv3x3`` is a conv-norm-act :class:`mmcv.cnn.ConvModule`,
     ``x`` is the (transformed) backbone input of the head (the last stage of a
