@@ -13,7 +13,7 @@ from mmseg.utils import OptConfigType, OptMultiConfig
 from torch import Tensor
 
 from .cbam import SpatialAttention
-from .utils import build_gate, check_channels, reduced_channels
+from .utils import build_gate, check_channels, check_input, reduced_channels
 
 
 @MODELS.register_module()
@@ -114,6 +114,7 @@ class AttentionRefinementModule(BaseModule):
 
     def forward(self, x: Tensor) -> Tensor:
         """Forward function: ``(N, C_in, H, W) -> (N, C_out, H, W)``."""
+        check_input(self, x)
         if self.with_conv:
             x = self.conv_layer(x)
         return x * self.atten_conv_layer(x)
@@ -181,6 +182,7 @@ class PixelAttention(BaseModule):
 
     def forward(self, x: Tensor) -> Tensor:
         """Forward function: ``(N, C, H, W) -> (N, C, H, W)``."""
+        check_input(self, x)
         out = x * self.attention_map(x)
         return x + out if self.residual else out
 
@@ -262,4 +264,5 @@ class SpatialAttentionRefinement(BaseModule):
 
     def forward(self, x: Tensor) -> Tensor:
         """Forward function: ``(N, C, H, W) -> (N, C, H, W)``."""
+        check_input(self, x)
         return x * self.attention_map(x)

@@ -11,7 +11,7 @@ from mmseg.registry import MODELS
 from mmseg.utils import OptConfigType, OptMultiConfig
 from torch import Tensor
 
-from .utils import build_gate, check_channels, check_pair, reduced_channels
+from .utils import build_gate, check_channels, check_input, check_pair, reduced_channels
 
 
 def _bottleneck(in_channels: int, mid_channels: int, conv_cfg: OptConfigType,
@@ -101,6 +101,7 @@ class MSCAM(BaseModule):
 
     def forward(self, x: Tensor) -> Tensor:
         """Forward function: ``(N, C, H, W) -> (N, C, H, W)``."""
+        check_input(self, x)
         return x * self.attention_map(x)
 
 

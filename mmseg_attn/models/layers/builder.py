@@ -1,7 +1,7 @@
 # Copyright (c) mmseg_attn contributors. All rights reserved.
 # ruff: noqa: B006, C408  (mm-style configs: dict(type=...) defaults and calls, never mutated)
 """Factory that lets heads, necks and backbones take ``attention_cfg``."""
-from typing import Optional, Union
+from typing import List, Optional, Union
 
 import torch.nn as nn
 from mmseg.registry import MODELS
@@ -44,7 +44,19 @@ def build_attention(cfg: Optional[Union[dict, str]], in_channels: int,
     if 'in_channels' in cfg and cfg['in_channels'] != in_channels:
         raise ValueError(f'cfg sets in_channels={cfg["in_channels"]!r} but the block is built '
                          f'for in_channels={in_channels}')
+    if isinstance(cfg['type'], str) and MODELS.get(cfg['type']) is None:
+        raise KeyError(f'unknown attention type {cfg["type"]!r}: it is not registered in '
+                       f'mmseg\'s MODELS registry. Registered attention blocks: '
+                       f'{", ".join(registered_attention_blocks())}. A block of another package '
+                       'needs that package imported first (custom_imports in the config).')
     args = dict(kwargs)
     args.update(cfg)
     args['in_channels'] = in_channels
     return MODELS.build(args)
+
+
+def registered_attention_blocks() -> List[str]:
+    """Names of the blocks of :mod:`mmseg_attn.models.layers` in ``MODELS``."""
+    package = __name__.rsplit('.', 1)[0]
+    return sorted(name for name, cls in MODELS.module_dict.items()
+                  if getattr(cls, '__module__', '').startswith(package + '.'))

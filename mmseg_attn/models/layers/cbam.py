@@ -12,7 +12,14 @@ from mmseg.registry import MODELS
 from mmseg.utils import OptConfigType, OptMultiConfig
 from torch import Tensor
 
-from .utils import build_gate, check_channels, check_choice, check_kernel_size, reduced_channels
+from .utils import (
+    build_gate,
+    check_channels,
+    check_choice,
+    check_input,
+    check_kernel_size,
+    reduced_channels,
+)
 
 
 @MODELS.register_module()
@@ -110,6 +117,7 @@ class ChannelAttention(BaseModule):
 
     def forward(self, x: Tensor) -> Tensor:
         """Forward function: ``(N, C, H, W) -> (N, C, H, W)``."""
+        check_input(self, x)
         return x * self.attention_map(x)
 
 
@@ -178,6 +186,7 @@ class SpatialAttention(BaseModule):
 
     def forward(self, x: Tensor) -> Tensor:
         """Forward function: ``(N, C, H, W) -> (N, C, H, W)``."""
+        check_input(self, x)
         return x * self.attention_map(x)
 
 
@@ -252,6 +261,7 @@ class CBAM(BaseModule):
 
     def forward(self, x: Tensor) -> Tensor:
         """Forward function: ``(N, C, H, W) -> (N, C, H, W)``."""
+        check_input(self, x)
         if self.order == 'channel_first':
             return self.spatial_attention(self.channel_attention(x))
         if self.order == 'spatial_first':

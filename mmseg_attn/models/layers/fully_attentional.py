@@ -12,7 +12,7 @@ from mmseg.registry import MODELS
 from mmseg.utils import OptConfigType, OptMultiConfig
 from torch import Tensor
 
-from .utils import check_channels
+from .utils import check_channels, check_input
 
 
 @MODELS.register_module()
@@ -148,6 +148,7 @@ class FullyAttentionalBlock(BaseModule):
 
     def forward(self, x: Tensor) -> Tensor:
         """Forward function: ``(N, C, H, W) -> (N, C, H, W)``."""
+        check_input(self, x)
         prior_h = self.conv1(x.mean(dim=3).transpose(1, 2))  # (N, H, C), one per row
         prior_w = self.conv2(x.mean(dim=2).transpose(1, 2))  # (N, W, C), one per column
         # columns: (N, W, C, H) slices against the row priors

@@ -10,7 +10,7 @@ from mmseg.registry import MODELS
 from mmseg.utils import OptConfigType, OptMultiConfig
 from torch import Tensor
 
-from .utils import build_gate, check_channels, reduced_channels
+from .utils import build_gate, check_channels, check_input, reduced_channels
 
 
 @MODELS.register_module()
@@ -100,4 +100,5 @@ class SqueezeExcitation(BaseModule):
 
     def forward(self, x: Tensor) -> Tensor:
         """Forward function: ``(N, C, H, W) -> (N, C, H, W)``."""
+        check_input(self, x)
         return x * self.attention_map(x)

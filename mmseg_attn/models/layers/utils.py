@@ -124,6 +124,32 @@ def build_gate(gate_cfg: Optional[dict] = None) -> nn.Module:
     return build_activation_layer(dict(gate_cfg))
 
 
+def check_input(block: nn.Module, x: Tensor, channels: Optional[int] = None) -> None:
+    """Raise a clear error when a block receives features it was not built for.
+
+    A wrong ``in_channels`` in a config otherwise surfaces as a convolution
+    or matmul error deep inside the block that names neither the block nor
+    the setting to fix. Two attribute reads per call: cheap enough for every
+    forward.
+
+    Args:
+        block (nn.Module): The block; its class name goes into the message.
+        x (Tensor): The input, expected ``(N, C, H, W)``.
+        channels (int, optional): The expected ``C``. Defaults to None,
+            meaning ``block.in_channels``.
+
+    Raises:
+        ValueError: If ``x`` is not 4-D or has another number of channels.
+    """
+    if channels is None:
+        channels = block.in_channels
+    if x.dim() != 4 or x.shape[1] != channels:
+        raise ValueError(f'{type(block).__name__} was built with in_channels={channels} and '
+                         f'expects an (N, {channels}, H, W) input, got a tensor of shape '
+                         f'{tuple(x.shape)}; set its in_channels to the channels of the features '
+                         'it receives')
+
+
 def check_pair(block: nn.Module, x: Tensor, y: Tensor, channels: Optional[int] = None) -> None:
     """Raise a clear error when two inputs of a fusion block do not match.
 
