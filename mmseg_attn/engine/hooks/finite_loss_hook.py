@@ -70,8 +70,8 @@ class FiniteLossHook(Hook):
         last = _last_checkpoint(runner.work_dir)
         if last is None:
             return 'No checkpoint had been written yet.'
-        return (f'The last checkpoint, written before the loss went bad, is {last}; '
-                'it was not overwritten.')
+        return (f'The last checkpoint on disk is {last}, written before the values went bad; '
+                'no checkpoint of the bad weights was written.')
 
     def after_train_iter(self, runner, batch_idx: int, data_batch=None,
                          outputs: Optional[Dict] = None) -> None:
