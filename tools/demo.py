@@ -73,7 +73,8 @@ def draw_predictions(runner: Runner, path: str, num: int) -> None:
             gap = np.full((image.shape[0], 4, 3), 255, np.uint8)
             rows.append(np.concatenate(
                 [image, gap, colorize(gt, palette), gap, colorize(pred, palette)], axis=1))
-    picture = np.concatenate(rows, axis=0)
+    gap = np.full((4, rows[0].shape[1], 3), 255, np.uint8)
+    picture = np.concatenate([part for row in rows for part in (row, gap)][:-1], axis=0)
     cv2.imwrite(path, picture[..., ::-1])
 
 
