@@ -10,7 +10,7 @@ _base_ = [
 custom_imports = dict(imports=['mmseg_attn'], allow_failed_imports=False)
 
 data_root = 'data/toy_cityscapes'
-crop_size = (128, 256)
+crop_size = (128, 128)
 # The base's SyncBN runs as plain BN in a single process, on the CPU too.
 model = dict(data_preprocessor=dict(size=crop_size))
 
@@ -30,7 +30,7 @@ test_pipeline = [
     dict(type='PackSegInputs')
 ]
 train_dataloader = dict(
-    batch_size=8, num_workers=0, persistent_workers=False,
+    batch_size=4, num_workers=0, persistent_workers=False,
     dataset=dict(data_root=data_root, pipeline=train_pipeline))
 val_dataloader = dict(
     batch_size=1, num_workers=0, persistent_workers=False,
@@ -40,13 +40,13 @@ test_dataloader = val_dataloader
 optimizer = dict(type='SGD', lr=0.05, momentum=0.9, weight_decay=5e-4)
 optim_wrapper = dict(type='OptimWrapper', optimizer=optimizer, clip_grad=None)
 param_scheduler = [
-    dict(type='LinearLR', start_factor=0.1, by_epoch=False, begin=0, end=50),
-    dict(type='PolyLR', eta_min=1e-4, power=0.9, begin=50, end=1000, by_epoch=False),
+    dict(type='LinearLR', start_factor=0.1, by_epoch=False, begin=0, end=20),
+    dict(type='PolyLR', eta_min=1e-4, power=0.9, begin=20, end=400, by_epoch=False),
 ]
-train_cfg = dict(type='IterBasedTrainLoop', max_iters=1000, val_interval=1000)
+train_cfg = dict(type='IterBasedTrainLoop', max_iters=400, val_interval=400)
 val_cfg = dict(type='ValLoop')
 test_cfg = dict(type='TestLoop')
 default_hooks = dict(
-    logger=dict(type='LoggerHook', interval=50, log_metric_by_epoch=False),
-    checkpoint=dict(type='CheckpointHook', by_epoch=False, interval=1000))
+    logger=dict(type='LoggerHook', interval=25, log_metric_by_epoch=False),
+    checkpoint=dict(type='CheckpointHook', by_epoch=False, interval=400))
 randomness = dict(seed=0)
