@@ -92,22 +92,23 @@ class CheckpointShapeHook(Hook):
 
     def after_load_checkpoint(self, runner, checkpoint: dict) -> None:
         model = runner.model.module if is_model_wrapper(runner.model) else runner.model
+        source = runner.cfg.get('load_from') or 'the latest checkpoint of the work_dir'
         model_keys = set(model.state_dict())
         ckpt = _state_dict(checkpoint)
         if model_keys and not model_keys & set(ckpt):
             example = next(iter(ckpt), None)
             raise CheckpointShapeMismatchError(
-                f'The checkpoint shares no tensor name with {type(model).__name__}: it holds '
-                f'{len(ckpt)} tensors (e.g. {example!r}) and the model expects names such as '
-                f'{sorted(model_keys)[0]!r}. It is a checkpoint of another model, or one that '
-                'must be converted first (tools/model_converters).')
+                f'The checkpoint {source!r} shares no tensor name with '
+                f'{type(model).__name__}: it holds {len(ckpt)} tensors (e.g. {example!r}) and '
+                f'the model expects names such as {sorted(model_keys)[0]!r}. It is a checkpoint '
+                'of another model, or one that must be converted first (tools/model_converters).')
         mismatches = find_shape_mismatches(model, checkpoint, self.allow_mismatch)
         if mismatches:
             lines = '\n'.join(f'  {key}: checkpoint {list(c)}, model {list(m)}'
                               for key, c, m in mismatches)
             raise CheckpointShapeMismatchError(
-                f'The checkpoint does not fit the model: {len(mismatches)} tensor(s) have '
-                f'another shape in the checkpoint than in the model:\n{lines}\n'
+                f'The checkpoint {source!r} does not fit the model: {len(mismatches)} tensor(s) '
+                f'have another shape in the checkpoint than in the model:\n{lines}\n'
                 'A different num_classes in the head, or a different in_channels/channels, '
                 'gives this. To fine-tune on another set of classes on purpose, allow the '
                 'classifier to be re-initialised: custom_hooks=[..., '
