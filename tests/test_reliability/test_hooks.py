@@ -177,3 +177,20 @@ def test_checkpoint_shape_hook():
         CheckpointShapeHook(allow_mismatch='conv_seg')
     with pytest.raises(ValueError, match='allow_mismatch'):
         CheckpointShapeHook(allow_mismatch=['conv_seg('])
+
+
+def test_cuda_generator_saved_and_restored_on_cpu(monkeypatch):
+    """The current device's CUDA state goes in; on resume it is handed back as a CPU tensor
+    (mmengine maps a resumed checkpoint onto the GPU)."""
+    restored = []
+    fake = torch.arange(16, dtype=torch.uint8)
+    monkeypatch.setattr(torch.cuda, 'is_available', lambda: True)
+    monkeypatch.setattr(torch.cuda, 'is_initialized', lambda: True)
+    monkeypatch.setattr(torch.cuda, 'get_rng_state', lambda device='cuda': fake.clone())
+    monkeypatch.setattr(torch.cuda, 'set_rng_state', lambda s, device='cuda': restored.append(s))
+    state = get_rng_state()
+    assert torch.equal(state['cuda'], fake)
+    assert set_rng_state(state) is None
+    assert restored and restored[0].device.type == 'cpu' and torch.equal(restored[0], fake)
+    del state['cuda']
+    assert 'no CUDA generator state' in set_rng_state(state)

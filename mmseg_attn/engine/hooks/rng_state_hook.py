@@ -38,7 +38,9 @@ def get_rng_state() -> Dict[str, Any]:
         python=random.getstate(),
     )
     if torch.cuda.is_available() and torch.cuda.is_initialized():
-        state['cuda'] = torch.cuda.get_rng_state_all()
+        # the generator of this process's device only: touching the others
+        # would give every rank a context on every GPU
+        state['cuda'] = torch.cuda.get_rng_state()
     return state
 
 
@@ -49,8 +51,8 @@ def set_rng_state(state: Dict[str, Any]) -> Optional[str]:
     CPU first, where torch keeps generator states.
 
     Returns:
-        str | None: Why the CUDA generators were not restored, if they were
-        not; None otherwise.
+        str | None: Why the CUDA generator was not restored, if it was not
+        and CUDA is in use; None otherwise.
     """
     torch.set_rng_state(state['torch'].cpu())
     numpy = state['numpy']
@@ -60,14 +62,11 @@ def set_rng_state(state: Dict[str, Any]) -> Optional[str]:
     random.setstate((version, tuple(internal), gauss))
     cuda = state.get('cuda')
     if not torch.cuda.is_available():
-        return 'the checkpoint holds CUDA generator states but CUDA is not available' \
-            if cuda else None
+        return None if cuda is None else \
+            'the checkpoint holds a CUDA generator state but CUDA is not available'
     if cuda is None:
         return 'the checkpoint holds no CUDA generator state'
-    if len(cuda) != torch.cuda.device_count():
-        return (f'the checkpoint holds {len(cuda)} CUDA generator states but '
-                f'{torch.cuda.device_count()} devices are visible')
-    torch.cuda.set_rng_state_all([s.cpu() for s in cuda])
+    torch.cuda.set_rng_state(cuda.cpu())  # the current device's
     return None
 
 
@@ -111,8 +110,8 @@ class RNGStateHook(Hook):
     model).
 
     - ``before_save_checkpoint``: the states of torch's CPU generator, the
-      CUDA generators (when CUDA is in use), numpy's and python's global
-      generators go into ``checkpoint['rng_state']``.
+      CUDA generator of the current device (when CUDA is in use), numpy's and
+      python's global generators go into ``checkpoint['rng_state']``.
     - ``after_load_checkpoint``: the states are kept aside. They are used
       only when the run resumes at the checkpoint's iteration (``--resume``);
       ``load_from`` (fine-tuning) and testing leave the generators alone.
@@ -157,7 +156,7 @@ class RNGStateHook(Hook):
             return
         problem = set_rng_state(state)
         if problem:
-            runner.logger.warning(f'RNGStateHook: CUDA generators not restored: {problem}')
+            runner.logger.warning(f'RNGStateHook: CUDA generator not restored: {problem}')
         runner.logger.info(f'RNGStateHook: random generator states restored at iteration '
                            f'{runner.iter}')
 
