@@ -229,3 +229,20 @@ def test_check_dataset_lists_every_problem_under_python_O(toy):
                             text=True, timeout=300)
     assert result.returncode == 0, result.stdout[-3000:]
     assert '1 samples checked (val split' in result.stdout
+
+
+def test_check_dataset_on_config_with_stock_loaders(toy, capsys):
+    """A config with mmseg's own loaders is checked with the checked ones."""
+    import importlib.util
+    spec = importlib.util.spec_from_file_location(
+        'check_dataset', osp.join(REPO_ROOT, 'tools', 'check_dataset.py'))
+    tool = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(tool)
+    dataset = _dataset('cityscapes', toy)
+    path, problem = _break_corrupt_label(dataset.get_data_info(2))
+    config = osp.join(REPO_ROOT, 'configs/demo/bisenet_r18_1xb8-1k_toy-cityscapes-128x256.py')
+    assert tool.main([config, '--jobs', '2', '--cfg-options',
+                      f'train_dataloader.dataset.data_root={toy}']) == 1
+    out = capsys.readouterr().out
+    assert f'{path}: {problem}' in out
+    assert '1 problem(s) in 1 file(s) among 3 samples' in out
