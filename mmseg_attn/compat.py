@@ -19,7 +19,9 @@ instead this module
    ``tools/test.py CKPT``) and the download function behind its URL loaders
    (``http(s)://``, ``open-mmlab://``, ``torchvision://``: pretrained init)
    by ones that always pass ``weights_only=True`` and turn a refusal into an
-   :class:`UnsafeCheckpointError` naming the file and the way out.
+   :class:`UnsafeCheckpointError` naming the file and the way out; the
+   local loader also drops ``meta['config']``, a string that mmengine's
+   ``Runner.resume`` would execute as a Python config.
 
 Atomic checkpoint files
 -----------------------
@@ -115,7 +117,14 @@ def load_checkpoint_file(filename: str, map_location=None):
 
 
 def _load_from_local(filename: str, map_location=None):
-    return load_checkpoint_file(filename, map_location)
+    checkpoint = load_checkpoint_file(filename, map_location)
+    # Runner.resume() executes meta['config'] as Python (Config.fromstring,
+    # only to read the old gpu_ids): code hidden there would run on --resume.
+    # mmengine writes the config it needs under meta['cfg'].
+    meta = checkpoint.get('meta') if isinstance(checkpoint, dict) else None
+    if isinstance(meta, dict):
+        meta.pop('config', None)
+    return checkpoint
 
 
 def _load_url(url: str, model_dir: Optional[str] = None, map_location=None,

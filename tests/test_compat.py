@@ -166,3 +166,17 @@ def test_checkpoint_writes_are_atomic(tmp_path, monkeypatch):
     save_checkpoint(dict(meta=dict(iter=10)), path)
     assert CheckpointLoader.load_checkpoint(path)['meta']['iter'] == 10
     assert oct(os.stat(path).st_mode & 0o777) != oct(0o600)
+
+
+def test_resume_does_not_execute_code_from_checkpoint_meta(tmp_path):
+    """Runner.resume() runs meta['config'] through Config.fromstring: the
+    loader drops that string, so code hidden in it never runs."""
+    marker = tmp_path / 'pwned'
+    payload = f"import os\nos.system('touch {marker}')\ngpu_ids = [0]\n"
+    ckpt = runner_like_checkpoint()
+    ckpt['meta']['config'] = payload
+    path = str(tmp_path / 'iter_3.pth')
+    torch.save(ckpt, path)
+    loaded = CheckpointLoader.load_checkpoint(path, map_location='cpu')
+    assert 'config' not in loaded['meta'] and loaded['meta']['iter'] == 3
+    assert not marker.exists()
