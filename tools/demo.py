@@ -22,7 +22,7 @@ from mmengine.runner import Runner
 import mmseg_attn  # noqa: F401  (registration, secure checkpoint loading)
 from mmseg_attn.datasets import make_toy_dataset
 
-DEFAULT_CONFIG = 'configs/demo/bisenet_r18_1xb8-1k_toy-cityscapes-128x256.py'
+DEFAULT_CONFIG = 'configs/demo/bisenet_r18_1xb4-400_toy-cityscapes-128x128.py'
 
 
 def parse_args():

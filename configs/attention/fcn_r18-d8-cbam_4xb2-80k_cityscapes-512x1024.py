@@ -1,4 +1,4 @@
-_base_ = 'mmseg::fcn/fcn_r18-d8_4xb2-80k_cityscapes-512x1024.py'
+_base_ = ['mmseg::fcn/fcn_r18-d8_4xb2-80k_cityscapes-512x1024.py', '../_base_/reliability_hooks.py']
 custom_imports = dict(imports=['mmseg_attn'], allow_failed_imports=False)
 # CBAM (Woo et al., ECCV 2018) in every BasicBlock of a ResNet-18 ('after_conv2': after
 # the second BN, before the identity addition, as in the paper). mmseg's own ResNet rejects

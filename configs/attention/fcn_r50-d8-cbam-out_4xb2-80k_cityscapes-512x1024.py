@@ -1,4 +1,4 @@
-_base_ = 'mmseg::fcn/fcn_r50-d8_4xb2-80k_cityscapes-512x1024.py'
+_base_ = ['mmseg::fcn/fcn_r50-d8_4xb2-80k_cityscapes-512x1024.py', '../_base_/reliability_hooks.py']
 custom_imports = dict(imports=['mmseg_attn'], allow_failed_imports=False)
 # CBAM on the outputs of an unmodified backbone: AttentionBackbone wraps the stock
 # ResNetV1c (its own Pretrained init applies as usual) and refines the outputs that the

@@ -1,4 +1,4 @@
-_base_ = 'mmseg::fcn/fcn_r50-d8_4xb2-80k_cityscapes-512x1024.py'
+_base_ = ['mmseg::fcn/fcn_r50-d8_4xb2-80k_cityscapes-512x1024.py', '../_base_/reliability_hooks.py']
 custom_imports = dict(imports=['mmseg_attn'], allow_failed_imports=False)
 # CBAM (Woo et al., ECCV 2018) on the residual branch of every Bottleneck
 # ('after_conv3': after the last BN, before the identity addition, as in the paper).

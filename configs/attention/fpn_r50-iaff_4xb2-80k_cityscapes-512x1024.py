@@ -1,4 +1,7 @@
-_base_ = 'mmseg::sem_fpn/fpn_r50_4xb2-80k_cityscapes-512x1024.py'
+_base_ = [
+    'mmseg::sem_fpn/fpn_r50_4xb2-80k_cityscapes-512x1024.py',
+    '../_base_/reliability_hooks.py'
+]
 custom_imports = dict(imports=['mmseg_attn'], allow_failed_imports=False)
 # Semantic FPN whose top-down merges are iAFF (Dai et al., WACV 2021) instead of
 # addition: the "long skip connection" use of attentional feature fusion.

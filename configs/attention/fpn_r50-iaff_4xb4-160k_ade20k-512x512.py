@@ -1,4 +1,4 @@
-_base_ = 'mmseg::sem_fpn/fpn_r50_4xb4-160k_ade20k-512x512.py'
+_base_ = ['mmseg::sem_fpn/fpn_r50_4xb4-160k_ade20k-512x512.py', '../_base_/reliability_hooks.py']
 custom_imports = dict(imports=['mmseg_attn'], allow_failed_imports=False)
 # Semantic FPN whose top-down merges are iAFF (Dai et al., WACV 2021) instead of
 # addition: the "long skip connection" use of attentional feature fusion.

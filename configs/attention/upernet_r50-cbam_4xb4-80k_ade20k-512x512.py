@@ -1,4 +1,4 @@
-_base_ = 'mmseg::upernet/upernet_r50_4xb4-80k_ade20k-512x512.py'
+_base_ = ['mmseg::upernet/upernet_r50_4xb4-80k_ade20k-512x512.py', '../_base_/reliability_hooks.py']
 custom_imports = dict(imports=['mmseg_attn'], allow_failed_imports=False)
 # CBAM (Woo et al., ECCV 2018) on the residual branch of every Bottleneck
 # ('after_conv3': after the last BN, before the identity addition, as in the paper).

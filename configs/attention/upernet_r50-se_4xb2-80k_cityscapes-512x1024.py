@@ -1,4 +1,7 @@
-_base_ = 'mmseg::upernet/upernet_r50_4xb2-80k_cityscapes-512x1024.py'
+_base_ = [
+    'mmseg::upernet/upernet_r50_4xb2-80k_cityscapes-512x1024.py',
+    '../_base_/reliability_hooks.py'
+]
 custom_imports = dict(imports=['mmseg_attn'], allow_failed_imports=False)
 # SE (Hu et al., CVPR 2018) on the residual branch of every Bottleneck
 # ('after_conv3': after the last BN, before the identity addition, as in SE-ResNet).

@@ -3,8 +3,8 @@
 # 512x512, 4xb4, 160k COCO-Stuff BiSeNetV1 configs (lr 0.005 for R-18/50/101).
 _base_ = [
     '../_base_/models/bisenet-paper_r18-d32.py',
-    'mmseg::_base_/datasets/ade20k.py',
-    'mmseg::_base_/default_runtime.py',
+    '../_base_/datasets/ade20k.py',
+    '../_base_/default_runtime.py',
     'mmseg::_base_/schedules/schedule_160k.py'
 ]
 custom_imports = dict(imports=['mmseg_attn'], allow_failed_imports=False)

@@ -2,8 +2,8 @@
 # Schedule and optimizer of mmseg's bisenetv1_r18-d32-in1k-pre_4xb4-160k_cityscapes-1024x1024.
 _base_ = [
     '../_base_/models/bisenet-paper_r18-d32.py',
-    'mmseg::_base_/datasets/cityscapes_1024x1024.py',
-    'mmseg::_base_/default_runtime.py',
+    '../_base_/datasets/cityscapes_1024x1024.py',
+    '../_base_/default_runtime.py',
     'mmseg::_base_/schedules/schedule_160k.py'
 ]
 custom_imports = dict(imports=['mmseg_attn'], allow_failed_imports=False)

@@ -3,8 +3,8 @@
 # COCO-Stuff BiSeNetV1 configs (lr 0.005), the length that of mmseg's 40k VOC schedule.
 _base_ = [
     '../_base_/models/bisenet-paper_r18-d32.py',
-    'mmseg::_base_/datasets/pascal_voc12_aug.py',
-    'mmseg::_base_/default_runtime.py',
+    '../_base_/datasets/pascal_voc12_aug.py',
+    '../_base_/default_runtime.py',
     'mmseg::_base_/schedules/schedule_40k.py'
 ]
 custom_imports = dict(imports=['mmseg_attn'], allow_failed_imports=False)

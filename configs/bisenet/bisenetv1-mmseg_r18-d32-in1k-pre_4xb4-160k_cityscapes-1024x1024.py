@@ -8,8 +8,8 @@
 # initialise every stage but the stem (whose names differ).
 _base_ = [
     '../_base_/models/bisenet-mmseg_r18-d32.py',
-    'mmseg::_base_/datasets/cityscapes_1024x1024.py',
-    'mmseg::_base_/default_runtime.py',
+    '../_base_/datasets/cityscapes_1024x1024.py',
+    '../_base_/default_runtime.py',
     'mmseg::_base_/schedules/schedule_160k.py'
 ]
 custom_imports = dict(imports=['mmseg_attn'], allow_failed_imports=False)

@@ -1,6 +1,6 @@
 _base_ = [
-    '../_base_/models/flanet_hr48.py', 'mmseg::_base_/datasets/cityscapes_769x769.py',
-    'mmseg::_base_/default_runtime.py', 'mmseg::_base_/schedules/schedule_80k.py'
+    '../_base_/models/flanet_hr48.py', '../_base_/datasets/cityscapes_769x769.py',
+    '../_base_/default_runtime.py', 'mmseg::_base_/schedules/schedule_80k.py'
 ]
 custom_imports = dict(imports=['mmseg_attn'], allow_failed_imports=False)
 crop_size = (769, 769)

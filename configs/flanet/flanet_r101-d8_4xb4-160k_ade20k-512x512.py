@@ -1,6 +1,6 @@
 _base_ = [
-    '../_base_/models/flanet_r101-d8.py', 'mmseg::_base_/datasets/ade20k.py',
-    'mmseg::_base_/default_runtime.py', 'mmseg::_base_/schedules/schedule_160k.py'
+    '../_base_/models/flanet_r101-d8.py', '../_base_/datasets/ade20k.py',
+    '../_base_/default_runtime.py', 'mmseg::_base_/schedules/schedule_160k.py'
 ]
 custom_imports = dict(imports=['mmseg_attn'], allow_failed_imports=False)
 crop_size = (512, 512)

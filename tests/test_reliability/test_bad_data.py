@@ -240,7 +240,7 @@ def test_check_dataset_on_config_with_stock_loaders(toy, capsys):
     spec.loader.exec_module(tool)
     dataset = _dataset('cityscapes', toy)
     path, problem = _break_corrupt_label(dataset.get_data_info(2))
-    config = osp.join(REPO_ROOT, 'configs/demo/bisenet_r18_1xb8-1k_toy-cityscapes-128x256.py')
+    config = osp.join(REPO_ROOT, 'configs/demo/bisenet_r18_1xb4-400_toy-cityscapes-128x128.py')
     assert tool.main([config, '--jobs', '2', '--cfg-options',
                       f'train_dataloader.dataset.data_root={toy}']) == 1
     out = capsys.readouterr().out

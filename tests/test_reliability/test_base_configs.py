@@ -10,8 +10,10 @@ from mmengine.registry import init_default_scope
 import mmseg_attn  # noqa: F401
 from mmseg_attn.datasets import LoadCheckedAnnotations, LoadCheckedImageFromFile, make_toy_dataset
 
-NUM_CLASSES = {'cityscapes': 19, 'ade20k': 150, 'pascal_voc12': 21, 'pascal_voc12_aug': 21}
-LAYOUT = {'cityscapes': 'cityscapes', 'ade20k': 'ade20k', 'pascal_voc12': 'voc',
+NUM_CLASSES = {'cityscapes': 19, 'cityscapes_1024x1024': 19, 'cityscapes_769x769': 19,
+               'ade20k': 150, 'pascal_voc12': 21, 'pascal_voc12_aug': 21}
+LAYOUT = {'cityscapes': 'cityscapes', 'cityscapes_1024x1024': 'cityscapes',
+          'cityscapes_769x769': 'cityscapes', 'ade20k': 'ade20k', 'pascal_voc12': 'voc',
           'pascal_voc12_aug': 'voc'}
 STOCK_LOADER = {'LoadCheckedImageFromFile': 'LoadImageFromFile',
                 'LoadCheckedAnnotations': 'LoadAnnotations'}

@@ -13,7 +13,7 @@ from mmengine.config import Config
 from mmseg_attn.compat import load_checkpoint_file
 from tests.utils import REPO_ROOT, last_checkpoint, toy_config
 
-DEMO_CONFIG = 'configs/demo/bisenet_r18_1xb8-1k_toy-cityscapes-128x256.py'
+DEMO_CONFIG = 'configs/demo/bisenet_r18_1xb4-400_toy-cityscapes-128x128.py'
 MAX_ITERS = 20
 INTERVAL = 5
 

@@ -5,7 +5,7 @@ import re
 
 from tests.utils import last_checkpoint, run_mmseg_tool, toy_config
 
-DEMO_CONFIG = 'configs/demo/bisenet_r18_1xb8-1k_toy-cityscapes-128x256.py'
+DEMO_CONFIG = 'configs/demo/bisenet_r18_1xb4-400_toy-cityscapes-128x128.py'
 
 
 def test_train_test_resume(toy_cityscapes, tmp_path):

@@ -1,4 +1,3 @@
-# ruff: noqa: B006  (mm-style dict(type=...) config defaults, never mutated)
 """Backbone of BiSeNet: spatial path plus any context backbone.
 
 `BiSeNet: Bilateral Segmentation Network for Real-time Semantic Segmentation

@@ -1,5 +1,4 @@
 # Copyright (c) mmseg_attn contributors. All rights reserved.
-# ruff: noqa: B006, C408  (mm-style configs: dict(type=...) defaults and calls, never mutated)
 """BiSeNet's Attention Refinement Module (Yu et al., ECCV 2018, arXiv
 1808.00897) and two variants of it: pixel attention ("Attentionout") and
 spatial attention refinement (SAR)."""

@@ -1,5 +1,4 @@
 # Copyright (c) mmseg_attn contributors. All rights reserved.
-# ruff: noqa: B006, C408  (mm-style configs: dict(type=...) defaults and calls, never mutated)
 """Attentional Feature Fusion (Dai et al., WACV 2021, arXiv 2009.14082):
 MS-CAM, AFF and iAFF."""
 from typing import Optional

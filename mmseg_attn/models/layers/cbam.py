@@ -1,5 +1,4 @@
 # Copyright (c) mmseg_attn contributors. All rights reserved.
-# ruff: noqa: B006, C408  (mm-style configs: dict(type=...) defaults and calls, never mutated)
 """CBAM: Convolutional Block Attention Module (Woo et al., ECCV 2018,
 arXiv 1807.06521): channel attention, spatial attention and their sequence."""
 from typing import Optional, Sequence, Union

@@ -1,5 +1,4 @@
 # Copyright (c) mmseg_attn contributors. All rights reserved.
-# ruff: noqa: B006, C408  (mm-style configs: dict(type=...) defaults and calls, never mutated)
 """Fully Attentional block of FLANet (Song et al., AAAI 2022, arXiv 2112.04108)."""
 import numbers
 from typing import Optional

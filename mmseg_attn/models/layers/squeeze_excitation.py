@@ -1,5 +1,4 @@
 # Copyright (c) mmseg_attn contributors. All rights reserved.
-# ruff: noqa: B006, C408  (mm-style configs: dict(type=...) defaults and calls, never mutated)
 """Squeeze-and-Excitation (Hu et al., CVPR 2018, arXiv 1709.01507)."""
 from typing import Optional, Union
 

@@ -1,5 +1,4 @@
 # Copyright (c) mmseg_attn contributors. All rights reserved.
-# ruff: noqa: B006  (mm-style config default dict(type=...), never mutated)
 """FPN whose top-down merges are attentional feature fusions (AFF/iAFF)."""
 from typing import List, Sequence, Tuple
 

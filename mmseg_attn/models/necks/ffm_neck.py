@@ -1,4 +1,3 @@
-# ruff: noqa: B006  (mm-style dict(type=...) config defaults, never mutated)
 """Context-path head and feature fusion of BiSeNet as a neck.
 
 `BiSeNet: Bilateral Segmentation Network for Real-time Semantic Segmentation

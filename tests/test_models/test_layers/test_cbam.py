@@ -1,5 +1,4 @@
 # Copyright (c) mmseg_attn contributors. All rights reserved.
-# ruff: noqa: B006, C408  (mm-style configs: dict(type=...) defaults and calls, never mutated)
 import pytest
 import torch
 import torch.nn as nn

@@ -1,5 +1,4 @@
 # Copyright (c) mmseg_attn contributors. All rights reserved.
-# ruff: noqa: B006, C408  (mm-style configs: dict(type=...) defaults and calls, never mutated)
 """Properties every block shares: config building, shapes, gradients,
 ResNet plugins, the factory and the shared helpers."""
 import pytest

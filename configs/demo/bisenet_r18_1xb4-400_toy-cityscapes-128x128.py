@@ -4,8 +4,8 @@
 # It trains on the CPU in a few minutes through mmengine's Runner.
 _base_ = [
     '../_base_/models/bisenet-paper_r18-d32.py',
-    'mmseg::_base_/datasets/cityscapes.py',
-    'mmseg::_base_/default_runtime.py',
+    '../_base_/datasets/cityscapes.py',
+    '../_base_/default_runtime.py',
 ]
 custom_imports = dict(imports=['mmseg_attn'], allow_failed_imports=False)
 
