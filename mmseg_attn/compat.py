@@ -41,6 +41,7 @@ import os
 import os.path as osp
 import pickle
 import tempfile
+import warnings
 from typing import Callable, List, Optional
 
 import numpy as np
@@ -157,9 +158,18 @@ def rewrite_trusted_checkpoint(src: str, dst: str) -> None:
 def setup_secure_checkpoint_loading() -> None:
     """Install the reducer, the allow-list and the secure mmengine loaders.
 
-    Idempotent; called when ``mmseg_attn`` is imported.
+    Idempotent; called when ``mmseg_attn`` is imported. torch < 2.4 has no
+    allow-list API (``add_safe_globals``): there mmengine keeps loading the
+    way it does with that torch, and a warning says so.
     """
     copyreg.pickle(HistoryBuffer, _reduce_history_buffer)
+    if not hasattr(torch.serialization, 'add_safe_globals'):
+        warnings.warn(
+            f'mmseg_attn: torch {torch.__version__} cannot allow-list the types of mmengine '
+            'checkpoints for weights_only loading (torch >= 2.4 can); checkpoints load the '
+            "way mmengine loads them with this torch. Use torch >= 2.4 for secure loading.",
+            stacklevel=2)
+        return
     torch.serialization.add_safe_globals(SAFE_CHECKPOINT_GLOBALS)
     CheckpointLoader.register_scheme(prefixes='', force=True)(_load_from_local)
     mmengine_checkpoint.load_url = _load_url

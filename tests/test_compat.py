@@ -180,3 +180,14 @@ def test_resume_does_not_execute_code_from_checkpoint_meta(tmp_path):
     loaded = CheckpointLoader.load_checkpoint(path, map_location='cpu')
     assert 'config' not in loaded['meta'] and loaded['meta']['iter'] == 3
     assert not marker.exists()
+
+
+def test_old_torch_without_allow_list_api_warns_instead_of_failing(monkeypatch):
+    """GPU users on an older torch (mmcv 2.1.0's prebuilt wheels stop at torch
+    2.1) can still import the package; the secure loaders stay as they were."""
+    from mmseg_attn import compat
+    before = dict(CheckpointLoader._schemes)
+    monkeypatch.delattr(torch.serialization, 'add_safe_globals')
+    with pytest.warns(UserWarning, match=r'torch >= 2.4'):
+        compat.setup_secure_checkpoint_loading()
+    assert CheckpointLoader._schemes == before
