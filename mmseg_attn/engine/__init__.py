@@ -1,5 +1,6 @@
 # Copyright (c) mmseg_attn contributors. All rights reserved.
-"""Runner hooks that make long training runs safe to interrupt and resume."""
+"""Runner hooks: safe interruption and resumption, checked checkpoints and
+losses, and norm statistics kept equal across the ranks of a CPU run."""
 from .hooks import (
                     CheckpointShapeHook,
                     CheckpointShapeMismatchError,
@@ -7,9 +8,10 @@ from .hooks import (
                     NonFiniteLossError,
                     NonFiniteWeightsError,
                     RNGStateHook,
+                    SyncNormBuffersHook,
 )
 
 __all__ = [
     'CheckpointShapeHook', 'CheckpointShapeMismatchError', 'FiniteLossHook',
-    'NonFiniteLossError', 'NonFiniteWeightsError', 'RNGStateHook'
+    'NonFiniteLossError', 'NonFiniteWeightsError', 'RNGStateHook', 'SyncNormBuffersHook'
 ]

@@ -1,62 +1,61 @@
 # Copyright (c) mmseg_attn contributors. All rights reserved.
 """Capture the attention maps of every attention block of a model.
 
-Blocks are found by type: every class exported by
-:mod:`mmseg_attn.models.layers` that is registered in ``MODELS``. What is
-recorded is exactly what the forward uses, never a recomputation:
+Only the blocks' public probe points are used (see
+:mod:`mmseg_attn.models.layers`): a block is any module with an
+``attention_kind`` class attribute, and
 
-- blocks that gate their input (SE, CBAM's channel and spatial attention,
-  pixel attention, MS-CAM, ARM, FFM) build their gate with the shared
-  ``build_gate``; a forward hook on that gate submodule records its output.
-  Its shape says what it is: ``(N, C, 1, 1)`` channel weights,
-  ``(N, 1, H, W)`` a spatial map, ``(N, C, H, W)`` a weight per position and
-  channel (pixel attention; the fusion weights of AFF and iAFF, whose
-  MS-CAMs are recorded);
-- container blocks (CBAM, SAR, AFF, iAFF) are recorded through the blocks
-  they are made of, and each record names its containers;
-- the Fully Attentional block of FLANet has no gate: its per-column and
-  per-row ``C x C`` softmax attentions are recorded as they are computed and
-  summarised on the fly (per column and per row: how peaked the attention
-  is; averaged over columns and over rows: the ``C x C`` matrices), so no
-  ``W x C x C`` tensor is kept.
+- a gated block (``attention_kind`` ``'channel'``, ``'spatial'``,
+  ``'pixel'`` or ``'fusion'``) exposes ``gate``, the submodule whose output
+  is its attention weights: a forward hook on it records them, exactly as
+  the forward uses them;
+- the Fully Attentional block (``'fla'``) exposes ``attention_probe``, which
+  it calls with its column and row attentions ``(N, W, C, C)`` and
+  ``(N, H, C, C)`` only while a hook is registered on it (its fused kernels
+  never form them otherwise). They are summarised on the fly (per column and
+  per row: how peaked the attention is; averaged over columns and over rows:
+  the ``C x C`` matrices), so no ``W x C x C`` tensor is kept;
+- a container (``attention_kind = None``, e.g. CBAM) is recorded through
+  the blocks it is made of.
+
+When a block's probe is the probe of a block inside it (SAR's gate is that
+of its spatial attention, AFF's that of its MS-CAM), the outermost block
+records it, with its own kind: the weights of an MS-CAM inside an AFF are
+fusion weights.
 """
-import inspect
 import math
 from dataclasses import dataclass, field
-from typing import Callable, Dict, List, Optional, Tuple
+from typing import Dict, List, Optional, Tuple
 
 import numpy as np
 import torch
 import torch.nn as nn
-from mmseg.registry import MODELS
 
-from mmseg_attn.models import layers
+__all__ = ['AttentionRecord', 'AttentionRecorder', 'attention_blocks', 'probe_of']
 
-__all__ = ['AttentionRecord', 'AttentionRecorder', 'attention_block_types', 'GATES']
-
-#: How to find the gate submodule of each gated block type.
-GATES: Dict[str, Callable[[nn.Module], nn.Module]] = {
-    'SqueezeExcitation': lambda m: m.gate,
-    'ChannelAttention': lambda m: m.gate,
-    'SpatialAttention': lambda m: m.gate,
-    'PixelAttention': lambda m: m.gate,
-    'MSCAM': lambda m: m.gate,
-    'AttentionRefinementModule': lambda m: m.atten_conv_layer[-1],
-    'FeatureFusionModule': lambda m: m.conv_atten[-1],
-}
-
-#: Fusion blocks: the MS-CAM weights inside them are fusion weights.
-FUSION_TYPES = ('AFF', 'iAFF')
+#: Kinds whose probe is a ``gate`` with weights ``(N, C, 1, 1)``, ``(N, 1, H, W)``
+#: or ``(N, C, H, W)``.
+GATED_KINDS = ('channel', 'spatial', 'pixel', 'fusion')
 
 
-def attention_block_types() -> Tuple[type, ...]:
-    """The registered block classes of :mod:`mmseg_attn.models.layers`."""
-    types = []
-    for name in layers.__all__:
-        obj = getattr(layers, name)
-        if inspect.isclass(obj) and issubclass(obj, nn.Module) and MODELS.get(name) is obj:
-            types.append(obj)
-    return tuple(types)
+def probe_of(block: nn.Module) -> Optional[nn.Module]:
+    """The probe submodule of an attention block.
+
+    None for a container (``attention_kind = None``) and for a block that
+    declares a kind without the matching probe.
+    """
+    kind = getattr(block, 'attention_kind', None)
+    if kind == 'fla':
+        return getattr(block, 'attention_probe', None)
+    if kind in GATED_KINDS:
+        return getattr(block, 'gate', None)
+    return None
+
+
+def attention_blocks(model: nn.Module) -> List[Tuple[str, nn.Module]]:
+    """``(path, block)`` of every module of ``model`` that declares an ``attention_kind``."""
+    return [(name, m) for name, m in model.named_modules()
+            if hasattr(type(m), 'attention_kind')]
 
 
 @dataclass
@@ -68,10 +67,10 @@ class AttentionRecord:
         block_type (str): Class name of that block.
         containers (list[str]): ``'path (Type)'`` of the attention blocks
             that contain it, outermost first.
-        kind (str): ``'channel'`` (weights ``(C,)``), ``'spatial'`` (map
-            ``(H, W)``), ``'pixel'`` (weights ``(C, H, W)``), ``'fusion'``
-            (weights ``(C, H, W)`` of the first input of AFF/iAFF) or
-            ``'fla'`` (see :attr:`data`).
+        kind (str): The block's ``attention_kind``: ``'channel'`` (weights
+            ``(C,)``), ``'spatial'`` (map ``(H, W)``), ``'pixel'`` (weights
+            ``(C, H, W)``), ``'fusion'`` (weights ``(C, H, W)`` of the first
+            input of a fusion block) or ``'fla'`` (see :attr:`data`).
         data: For the first image of the batch: a float32 array, or for
             ``'fla'`` a dict with ``col_focus (W,)``, ``row_focus (H,)``,
             ``col_attention (C, C)``, ``row_attention (C, C)`` and ``gamma``.
@@ -93,16 +92,6 @@ class AttentionRecord:
         return f'{self.name} ({self.block_type}){inside}{call}'
 
 
-def _kind_of(shape: torch.Size) -> str:
-    if len(shape) != 4:
-        raise ValueError(f'expected an (N, C, H, W) attention map, got {tuple(shape)}')
-    if shape[2:] == (1, 1):
-        return 'channel'
-    if shape[1] == 1:
-        return 'spatial'
-    return 'pixel'
-
-
 def _focus(attention: torch.Tensor) -> torch.Tensor:
     """``1 - entropy / log(C)`` of each softmax row, averaged over rows.
 
@@ -118,46 +107,25 @@ def _focus(attention: torch.Tensor) -> torch.Tensor:
     return 1 - entropy / math.log(c) if c > 1 else torch.ones_like(entropy)
 
 
-class _FLAProbe:
-    """Record the softmax attentions of one FullyAttentionalBlock call."""
+def _gate_data(kind: str, weights: torch.Tensor) -> np.ndarray:
+    """The first image's weights in the layout of :attr:`AttentionRecord.data`."""
+    data = weights.detach()[0].float().cpu().numpy()
+    if kind == 'channel':
+        return data.reshape(-1)
+    if kind == 'spatial':
+        return data[0]
+    return data
 
-    def __init__(self, block: nn.Module):
-        self.block = block
-        self.original = block._softmax
-        self.height = self.width = 0
-        self.seen = 0
-        self.parts = {'col': [], 'row': []}
-        self.sums = {'col': None, 'row': None}
 
-    def start(self, x: torch.Tensor) -> None:
-        self.height, self.width = x.shape[2:]
-        self.batch = x.shape[0]
-        self.seen = 0
-        self.parts = {'col': [], 'row': []}
-        self.sums = {'col': None, 'row': None}
-
-    def softmax(self, energy: torch.Tensor) -> torch.Tensor:
-        attention = self.original(energy)
-        n = self.batch
-        slices = attention.detach().view(n, -1, *attention.shape[-2:])[0]  # first image
-        direction = 'col' if self.seen < self.width else 'row'
-        self.seen += slices.shape[0]
-        self.parts[direction].append(_focus(slices).cpu())
-        total = slices.float().sum(0).cpu()
-        self.sums[direction] = total if self.sums[direction] is None \
-            else self.sums[direction] + total
-        return attention
-
-    def result(self) -> dict:
-        out = {}
-        for direction, length in (('col', self.width), ('row', self.height)):
-            focus = torch.cat(self.parts[direction]) if self.parts[direction] else torch.zeros(0)
-            out[f'{direction}_focus'] = focus.numpy()
-            mean = self.sums[direction] / max(length, 1) if self.sums[direction] is not None \
-                else torch.zeros(0, 0)
-            out[f'{direction}_attention'] = mean.numpy()
-        out['gamma'] = float(self.block.gamma.detach().reshape(-1)[0])
-        return out
+def _fla_data(block: nn.Module, col: torch.Tensor, row: torch.Tensor) -> dict:
+    """Summary of the first image's column ``(W, C, C)`` and row ``(H, C, C)`` attention."""
+    out = {}
+    for direction, attention in (('col', col), ('row', row)):
+        first = attention.detach()[0].float()
+        out[f'{direction}_focus'] = _focus(first).cpu().numpy()
+        out[f'{direction}_attention'] = first.mean(0).cpu().numpy()
+    out['gamma'] = float(block.gamma.detach().reshape(-1)[0])
+    return out
 
 
 class AttentionRecorder:
@@ -169,76 +137,56 @@ class AttentionRecorder:
         >>> [r.label for r in recorder.records]
 
     Args:
-        model (nn.Module): Any model containing mmseg_attn blocks.
-        types (tuple[type], optional): Block classes to look for.
-            Defaults to None, meaning :func:`attention_block_types`.
+        model (nn.Module): Any model containing attention blocks.
     """
 
-    def __init__(self, model: nn.Module, types: Optional[Tuple[type, ...]] = None):
+    def __init__(self, model: nn.Module):
         self.model = model
-        self.types = types or attention_block_types()
         self.records: List[AttentionRecord] = []
+        self.blocks = attention_blocks(model)
+        #: ``'path (Type)'`` of blocks that declare a kind but have no probe.
+        self.unsupported: List[str] = []
         self._handles = []
-        self._probes = []
         self._calls: Dict[str, int] = {}
-        self.blocks = [(name, m) for name, m in model.named_modules()
-                       if isinstance(m, self.types)]
-        self.unsupported = []
 
     def _containers(self, name: str) -> List[str]:
         return [f'{n} ({type(m).__name__})' for n, m in self.blocks
                 if n != name and name.startswith(n + '.')]
 
-    def _add(self, name: str, block: nn.Module, kind: str, data) -> None:
+    def _add(self, name: str, block: nn.Module, data) -> None:
         call = self._calls.get(name, 0)
         self._calls[name] = call + 1
-        self.records.append(AttentionRecord(name, type(block).__name__,
-                                            self._containers(name), kind, data, call))
+        self.records.append(AttentionRecord(name, type(block).__name__, self._containers(name),
+                                            block.attention_kind, data, call))
 
-    def _gate_hook(self, name: str, block: nn.Module):
-        containers = [m for n, m in self.blocks if n != name and name.startswith(n + '.')]
-        in_fusion = bool(containers) and type(containers[-1]).__name__ in FUSION_TYPES
+    def _hook(self, name: str, block: nn.Module):
+        if block.attention_kind == 'fla':
 
-        def hook(module, args, output):
-            kind = _kind_of(output.shape)
-            if kind == 'pixel' and in_fusion:
-                kind = 'fusion'
-            data = output.detach()[0].float().cpu().numpy()
-            if kind == 'channel':
-                data = data.reshape(-1)
-            elif kind == 'spatial':
-                data = data[0]
-            self._add(name, block, kind, data)
+            def hook(probe, args, output):
+                self._add(name, block, _fla_data(block, *args))
+        else:
+
+            def hook(gate, args, output):
+                self._add(name, block, _gate_data(block.attention_kind, output))
 
         return hook
 
     def __enter__(self) -> 'AttentionRecorder':
-        for name, block in self.blocks:
-            type_name = type(block).__name__
-            if type_name in GATES:
-                gate = GATES[type_name](block)
-                self._handles.append(gate.register_forward_hook(self._gate_hook(name, block)))
-            elif type_name == 'FullyAttentionalBlock':
-                self._add_fla(name, block)
-            elif not any(n.startswith(name + '.') for n, _ in self.blocks):
-                self.unsupported.append(f'{name} ({type_name})')
+        seen = set()
+        for name, block in self.blocks:  # outermost first (named_modules order)
+            probe = probe_of(block)
+            if probe is None and block.attention_kind is not None:
+                self.unsupported.append(f'{name} ({type(block).__name__})')
+            if probe is None or id(probe) in seen:
+                continue
+            seen.add(id(probe))
+            self._handles.append(probe.register_forward_hook(self._hook(name, block)))
         return self
-
-    def _add_fla(self, name: str, block: nn.Module) -> None:
-        probe = _FLAProbe(block)
-        block._softmax = probe.softmax  # instance attribute shadows the staticmethod
-        self._probes.append(probe)
-        self._handles.append(block.register_forward_pre_hook(
-            lambda module, args: probe.start(args[0])))
-        self._handles.append(block.register_forward_hook(
-            lambda module, args, output: self._add(name, block, 'fla', probe.result())))
 
     def __exit__(self, *exc) -> None:
         for handle in self._handles:
             handle.remove()
-        for probe in self._probes:
-            del probe.block._softmax
-        self._handles, self._probes = [], []
+        self._handles = []
 
     def summary(self) -> List[dict]:
         """One dict per record: name, type, kind, containers, shape."""

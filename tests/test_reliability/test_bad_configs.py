@@ -1,5 +1,6 @@
 """Wrong settings stop with a message naming what was expected and what was
-found: a block's in_channels, an attention type, a checkpoint of another head."""
+found: a block's in_channels, an attention type, one sample per device through
+a norm on a pooled map, a ratio, a checkpoint of another head."""
 import subprocess
 import sys
 
@@ -50,6 +51,49 @@ def test_fusion_block_given_wrong_channels_names_itself(name):
     message = str(info.value)
     assert message.startswith(name) and 'in_channels = 8' in message
     assert str(tuple(bad[1].shape)) in message
+
+
+# blocks that normalise a globally pooled map with BN (and how to build them so)
+POOLED_NORM = {
+    'SqueezeExcitation': dict(ratio=2, norm_cfg=dict(type='BN')),
+    'ChannelAttention': dict(ratio=2, norm_cfg=dict(type='BN')),
+    'AttentionRefinementModule': dict(),
+    'FeatureFusionModule': dict(attn_convs=1, attn_norm=True),
+    'MSCAM': dict(),
+    'AFF': dict(),
+    'iAFF': dict(),
+}
+
+
+def _pooled_inputs(name, n):
+    if name == 'FeatureFusionModule':
+        return torch.randn(n, 4, 5, 7), torch.randn(n, 4, 5, 7)
+    if name in TWO_INPUTS:
+        return torch.randn(n, 8, 5, 7), torch.randn(n, 8, 5, 7)
+    return (torch.randn(n, 8, 5, 7), )
+
+
+@pytest.mark.parametrize('name', sorted(POOLED_NORM))
+def test_one_sample_through_a_pooled_norm_names_the_block(name):
+    block = build_attention(dict(type=name, **POOLED_NORM[name]), 8).train()
+    block(*_pooled_inputs(name, 2))  # two samples are fine
+    with pytest.raises(ValueError) as info:
+        block(*_pooled_inputs(name, 1))
+    message = str(info.value)
+    assert message.startswith(name) and 'more than one sample per device' in message
+    assert 'batch_size' in message and "type='GN'" in message
+    block.eval()(*_pooled_inputs(name, 1))  # inference uses the running statistics
+    # a norm that works on one sample
+    gn = build_attention(
+        dict(type=name, **dict(POOLED_NORM[name], norm_cfg=dict(type='GN', num_groups=1))), 8)
+    gn.train()(*_pooled_inputs(name, 1))
+
+
+@pytest.mark.parametrize('ratio, error', [(float('nan'), ValueError), (float('inf'), ValueError),
+                                          (0, ValueError), (True, TypeError)])
+def test_ratio_must_be_a_finite_positive_number(ratio, error):
+    with pytest.raises(error, match='ratio'):
+        build_attention(dict(type='SqueezeExcitation', ratio=ratio), 8)
 
 
 def test_unknown_attention_type_lists_registered_blocks():

@@ -2,8 +2,9 @@
 from .checkpoint_shape_hook import CheckpointShapeHook, CheckpointShapeMismatchError
 from .finite_loss_hook import FiniteLossHook, NonFiniteLossError, NonFiniteWeightsError
 from .rng_state_hook import RNGStateHook
+from .sync_norm_buffers_hook import SyncNormBuffersHook
 
 __all__ = [
     'CheckpointShapeHook', 'CheckpointShapeMismatchError', 'FiniteLossHook',
-    'NonFiniteLossError', 'NonFiniteWeightsError', 'RNGStateHook'
+    'NonFiniteLossError', 'NonFiniteWeightsError', 'RNGStateHook', 'SyncNormBuffersHook'
 ]

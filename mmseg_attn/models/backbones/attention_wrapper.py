@@ -1,6 +1,5 @@
 # Copyright (c) mmseg_attn contributors. All rights reserved.
 """Attention blocks on the outputs of any registered backbone."""
-import inspect
 from typing import List, Optional, Sequence, Tuple, Union
 
 import torch
@@ -10,22 +9,12 @@ from mmseg.registry import MODELS
 from mmseg.utils import ConfigType, OptMultiConfig
 from torch import Tensor
 
-from ..layers import build_attention
+from ..layers import build_attention, num_inputs
 
 #: Name of the container of the attention blocks (a key prefix in checkpoints).
 ATTENTIONS = 'attentions'
 #: Attribute name of the inner backbone.
 INNER = 'backbone'
-
-
-def _is_two_input(block: nn.Module) -> bool:
-    """Whether ``block.forward`` needs more than one positional input."""
-    required = [
-        p for p in inspect.signature(block.forward).parameters.values()
-        if p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD)
-        and p.default is p.empty
-    ]
-    return len(required) > 1
 
 
 def _public_state_dict_hook(module, state_dict, prefix, local_metadata):
@@ -177,7 +166,7 @@ class AttentionBackbone(BaseModule):
                 block = build_attention(cfg, channels)
                 if block is None:
                     continue
-                if _is_two_input(block):
+                if num_inputs(block) != 1:
                     raise TypeError(f'attention {type(block).__name__} for output {idx} takes '
                                     f'two inputs; AttentionBackbone applies one-input blocks '
                                     f'(use a fusion neck such as AFFFPN for AFF/iAFF)')

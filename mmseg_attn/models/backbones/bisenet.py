@@ -14,16 +14,7 @@ from mmseg.registry import MODELS
 from mmseg.utils import ConfigType, OptConfigType, OptMultiConfig
 from torch import Tensor
 
-
-def _check_int_seq(name: str, value, lengths: Sequence[int]) -> Tuple[int, ...]:
-    """Validate a sequence of positive ints whose length is in ``lengths``."""
-    if (not isinstance(value, (list, tuple)) or len(value) not in lengths
-            or not all(isinstance(v, int) and not isinstance(v, bool) and v > 0
-                       for v in value)):
-        expected = ' or '.join(str(n) for n in lengths)
-        raise ValueError(f'{name} must be a sequence of {expected} positive ints, '
-                         f'got {value!r}')
-    return tuple(value)
+from ..layers.utils import check_channels, check_int_sequence, check_kernel_size
 
 
 @MODELS.register_module()
@@ -86,18 +77,16 @@ class BiSeNetBackbone(BaseModule):
         if not isinstance(context_backbone, dict) or 'type' not in context_backbone:
             raise TypeError('context_backbone must be a config dict with a "type" key, '
                             f'got {context_backbone!r}')
-        if not isinstance(in_channels, int) or in_channels <= 0:
-            raise ValueError(f'in_channels must be a positive int, got {in_channels!r}')
-        spatial_channels = _check_int_seq('spatial_channels', spatial_channels, (3, 4))
-        spatial_kernel_sizes = _check_int_seq('spatial_kernel_sizes', spatial_kernel_sizes,
-                                              (3, ))
-        if any(k % 2 == 0 for k in spatial_kernel_sizes):
-            raise ValueError('spatial_kernel_sizes must be odd, got '
-                             f'{spatial_kernel_sizes!r}')
-        if (not isinstance(context_out_indices, (list, tuple)) or not context_out_indices
-                or not all(isinstance(i, int) for i in context_out_indices)):
-            raise ValueError('context_out_indices must be a non-empty sequence of ints, '
+        check_channels(in_channels)
+        spatial_channels = check_int_sequence(spatial_channels, 'spatial_channels', (3, 4))
+        spatial_kernel_sizes = tuple(
+            check_kernel_size(k, f'spatial_kernel_sizes[{i}]') for i, k in enumerate(
+                check_int_sequence(spatial_kernel_sizes, 'spatial_kernel_sizes', (3, ))))
+        if not context_out_indices:
+            raise ValueError('context_out_indices must be a non-empty list or tuple of ints, '
                              f'got {context_out_indices!r}')
+        context_out_indices = check_int_sequence(context_out_indices, 'context_out_indices',
+                                                 minimum=None)
 
         self.in_channels = in_channels
         self.spatial_channels = spatial_channels

@@ -11,6 +11,8 @@ from mmseg.models.decode_heads.decode_head import BaseDecodeHead
 from mmseg.registry import MODELS
 from torch import Tensor
 
+from ..layers.utils import check_int, check_kernel_size
+
 
 @MODELS.register_module()
 class BiSeNetHead(BaseDecodeHead):
@@ -36,10 +38,8 @@ class BiSeNetHead(BaseDecodeHead):
     """
 
     def __init__(self, num_convs: int = 1, kernel_size: int = 3, **kwargs):
-        if not isinstance(num_convs, int) or isinstance(num_convs, bool) or num_convs < 0:
-            raise ValueError(f'num_convs must be an int >= 0, got {num_convs!r}')
-        if not isinstance(kernel_size, int) or kernel_size <= 0 or kernel_size % 2 == 0:
-            raise ValueError(f'kernel_size must be a positive odd int, got {kernel_size!r}')
+        check_int(num_convs, 'num_convs', minimum=0)
+        check_kernel_size(kernel_size)
         if num_convs == 0 and 'channels' not in kwargs and 'in_channels' in kwargs:
             kwargs['channels'] = kwargs['in_channels']
         super().__init__(**kwargs)

@@ -7,7 +7,6 @@
 from typing import List
 
 import torch
-import torch.nn.functional as F
 from mmcv.cnn import ConvModule
 from mmengine.model import Sequential
 from mmseg.models.decode_heads.decode_head import BaseDecodeHead
@@ -16,9 +15,7 @@ from mmseg.utils import OptConfigType
 from torch import Tensor
 
 from ..layers import FullyAttentionalBlock
-
-_UPSAMPLE_MODES = ('nearest', 'nearest-exact', 'bilinear', 'bicubic', 'area')
-_ALIGNED_MODES = ('bilinear', 'bicubic')
+from ..layers.utils import UPSAMPLE_MODES, check_cfg, check_choice, check_int, upsample
 
 
 @MODELS.register_module()
@@ -64,18 +61,9 @@ class FLAHead(BaseDecodeHead):
                  fla_cfg: OptConfigType = None,
                  **kwargs):
         super().__init__(**kwargs)
-        if isinstance(upsample_scale, bool) or not isinstance(upsample_scale, int):
-            raise TypeError('upsample_scale must be an int, '
-                            f'got {type(upsample_scale).__name__}')
-        if upsample_scale < 1:
-            raise ValueError(f'upsample_scale must be >= 1, got {upsample_scale}')
-        if upsample_mode not in _UPSAMPLE_MODES:
-            raise ValueError(f'upsample_mode must be one of {_UPSAMPLE_MODES}, '
-                             f'got {upsample_mode!r}')
-        if fla_cfg is not None and not isinstance(fla_cfg, dict):
-            raise TypeError(f'fla_cfg must be a dict or None, got {type(fla_cfg).__name__}')
-        self.upsample_scale = upsample_scale
-        self.upsample_mode = upsample_mode
+        self.upsample_scale = check_int(upsample_scale, 'upsample_scale')
+        self.upsample_mode = check_choice(upsample_mode, UPSAMPLE_MODES, 'upsample_mode')
+        check_cfg(fla_cfg, 'fla_cfg')
 
         conv_kwargs = dict(
             conv_cfg=self.conv_cfg, norm_cfg=self.norm_cfg, act_cfg=self.act_cfg)
@@ -90,12 +78,8 @@ class FLAHead(BaseDecodeHead):
         """Apply the x``upsample_scale`` interpolation of the output head."""
         if self.upsample_scale == 1:
             return x
-        align_corners = self.align_corners if self.upsample_mode in _ALIGNED_MODES else None
-        return F.interpolate(
-            x,
-            scale_factor=self.upsample_scale,
-            mode=self.upsample_mode,
-            align_corners=align_corners)
+        return upsample(x, scale_factor=self.upsample_scale, mode=self.upsample_mode,
+                        align_corners=self.align_corners)
 
     def _forward_feature(self, inputs: List[Tensor]) -> Tensor:
         """Features before the classifier.

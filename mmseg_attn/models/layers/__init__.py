@@ -5,7 +5,7 @@ from .attention_refinement import (
                                    SpatialAttentionRefinement,
 )
 from .attentional_fusion import AFF, MSCAM, iAFF
-from .builder import build_attention
+from .builder import build_attention, num_inputs
 from .cbam import CBAM, ChannelAttention, SpatialAttention
 from .feature_fusion import FeatureFusionModule
 from .fully_attentional import FullyAttentionalBlock
@@ -16,5 +16,5 @@ __all__ = [
     'AFF', 'AttentionRefinementModule', 'CBAM', 'ChannelAttention', 'FeatureFusionModule',
     'FullyAttentionalBlock', 'MSCAM', 'PixelAttention', 'SpatialAttention',
     'SpatialAttentionRefinement', 'SqueezeExcitation', 'build_attention', 'build_gate',
-    'iAFF', 'make_divisible'
+    'iAFF', 'make_divisible', 'num_inputs'
 ]

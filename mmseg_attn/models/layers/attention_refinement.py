@@ -12,7 +12,7 @@ from mmseg.utils import OptConfigType, OptMultiConfig
 from torch import Tensor
 
 from .cbam import SpatialAttention
-from .utils import build_gate, check_channels, check_input, reduced_channels
+from .utils import build_gate, check_channels, check_input, check_pooled_batch, reduced_channels
 
 
 @MODELS.register_module()
@@ -48,7 +48,11 @@ class AttentionRefinementModule(BaseModule):
 
     Deliberate departures: none beyond the configurable gate; note that a
     norm on the pooled ``(N, C, 1, 1)`` map needs ``N > 1`` in training
-    (as in every reference).
+    (as in every reference; the block says so instead of torch's bare
+    error).
+
+    Probe point: ``gate`` (the last layer of ``atten_conv_layer``), whose
+    output is ``a`` (``attention_kind = 'channel'``).
 
     Args:
         in_channels (int): Channels of the input.
@@ -68,6 +72,7 @@ class AttentionRefinementModule(BaseModule):
     """
 
     _abbr_ = 'arm'
+    attention_kind = 'channel'
 
     def __init__(self,
                  in_channels: int,
@@ -111,9 +116,15 @@ class AttentionRefinementModule(BaseModule):
                 act_cfg=None),
             build_gate(gate_cfg))
 
+    @property
+    def gate(self) -> nn.Module:
+        """The gate, whose output is the channel weights ``a``."""
+        return self.atten_conv_layer[-1]
+
     def forward(self, x: Tensor) -> Tensor:
         """Forward function: ``(N, C_in, H, W) -> (N, C_out, H, W)``."""
         check_input(self, x)
+        check_pooled_batch(self, x, self.atten_conv_layer)
         if self.with_conv:
             x = self.conv_layer(x)
         return x * self.atten_conv_layer(x)
@@ -140,6 +151,9 @@ class PixelAttention(BaseModule):
     ``residual=True`` returns ``x + x * a`` and ``residual=False`` (the
     default) returns what the reference actually returns, ``x * a``.
 
+    Probe point: ``gate``, whose output is ``a`` (``attention_kind =
+    'pixel'``).
+
     Args:
         in_channels (int): Channels of the input (and output).
         residual (bool): Whether to add the input back. Defaults to False.
@@ -154,6 +168,7 @@ class PixelAttention(BaseModule):
     """
 
     _abbr_ = 'pixel_attn'
+    attention_kind = 'pixel'
 
     def __init__(self,
                  in_channels: int,
@@ -209,6 +224,9 @@ class SpatialAttentionRefinement(BaseModule):
     The reference's ``bn_atten`` / ``sigmoid_atten`` are not defined in the
     snippet; they are read as ``BatchNorm2d(1)`` and a sigmoid.
 
+    Probe point: ``gate`` (that of its ``spatial_attention``), whose output
+    is ``a`` (``attention_kind = 'spatial'``).
+
     Args:
         in_channels (int): Channels of the input (and output).
         mid_channels (int, optional): Width of the reduction. Defaults to
@@ -228,6 +246,7 @@ class SpatialAttentionRefinement(BaseModule):
     """
 
     _abbr_ = 'sar'
+    attention_kind = 'spatial'
 
     def __init__(self,
                  in_channels: int,
@@ -256,6 +275,11 @@ class SpatialAttentionRefinement(BaseModule):
             conv_cfg=conv_cfg,
             norm_cfg=norm_cfg,
             gate_cfg=gate_cfg)
+
+    @property
+    def gate(self) -> nn.Module:
+        """The gate, whose output is the spatial weights ``a``."""
+        return self.spatial_attention.gate
 
     def attention_map(self, x: Tensor) -> Tensor:
         """Spatial weights ``a`` of shape ``(N, 1, H, W)``."""

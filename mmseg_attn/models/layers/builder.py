@@ -1,5 +1,7 @@
 # Copyright (c) mmseg_attn contributors. All rights reserved.
-"""Factory that lets heads, necks and backbones take ``attention_cfg``."""
+"""Factory that lets heads, necks and backbones take ``attention_cfg``, and
+what callers need to know about a built block."""
+import inspect
 from typing import List, Optional, Union
 
 import torch.nn as nn
@@ -59,3 +61,19 @@ def registered_attention_blocks() -> List[str]:
     package = __name__.rsplit('.', 1)[0]
     return sorted(name for name, cls in MODELS.module_dict.items()
                   if getattr(cls, '__module__', '').startswith(package + '.'))
+
+
+def num_inputs(block: nn.Module) -> int:
+    """How many feature maps ``block.forward`` takes: 1, or 2 for fusion blocks.
+
+    The blocks of this package say it with their ``num_inputs`` class
+    attribute (FFM, AFF and iAFF take two). For a block of another package
+    without that attribute it is read from the signature of its
+    ``forward``: the number of positional parameters without a default.
+    """
+    declared = getattr(block, 'num_inputs', None)
+    if declared is not None:
+        return declared
+    return sum(1 for p in inspect.signature(block.forward).parameters.values()
+               if p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD)
+               and p.default is p.empty)

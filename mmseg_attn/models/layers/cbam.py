@@ -17,6 +17,8 @@ from .utils import (
     check_choice,
     check_input,
     check_kernel_size,
+    check_pooled_batch,
+    pointwise_bottleneck,
     reduced_channels,
 )
 
@@ -41,6 +43,9 @@ class ChannelAttention(BaseModule):
     ``make_divisible(C / ratio, divisor)`` (never zero) instead of
     ``C // ratio``.
 
+    Probe point: ``gate``, whose output is ``M_c`` (``attention_kind =
+    'channel'``).
+
     Args:
         in_channels (int): Channels of the input (and output).
         ratio (float): Reduction ratio ``r`` of the MLP. Defaults to 16.
@@ -63,6 +68,7 @@ class ChannelAttention(BaseModule):
     """
 
     _abbr_ = 'channel_attn'
+    attention_kind = 'channel'
 
     def __init__(self,
                  in_channels: int,
@@ -85,27 +91,13 @@ class ChannelAttention(BaseModule):
         for pool_type in pool_types:
             check_choice(pool_type, ('avg', 'max'), 'pool_types')
         self.pool_types = tuple(pool_types)
-        self.mlp = nn.Sequential(
-            ConvModule(
-                in_channels,
-                self.mid_channels,
-                1,
-                bias=bias,
-                conv_cfg=conv_cfg,
-                norm_cfg=norm_cfg,
-                act_cfg=act_cfg),
-            ConvModule(
-                self.mid_channels,
-                in_channels,
-                1,
-                bias=bias,
-                conv_cfg=conv_cfg,
-                norm_cfg=norm_cfg,
-                act_cfg=None))
+        self.mlp = nn.Sequential(*pointwise_bottleneck(in_channels, self.mid_channels, bias,
+                                                       conv_cfg, norm_cfg, act_cfg))
         self.gate = build_gate(gate_cfg)
 
     def attention_map(self, x: Tensor) -> Tensor:
         """Channel weights ``M_c`` of shape ``(N, C, 1, 1)``."""
+        check_pooled_batch(self, x, self.mlp)
         pooled = []
         for pool_type in self.pool_types:
             if pool_type == 'avg':
@@ -142,6 +134,9 @@ class SpatialAttention(BaseModule):
     paper has a plain conv: ``norm_cfg=None`` (default) gives the paper,
     ``norm_cfg=dict(type='BN', momentum=0.01)`` the official code.
 
+    Probe point: ``gate``, whose output is ``M_s`` (``attention_kind =
+    'spatial'``).
+
     Args:
         in_channels (int): Channels of the input (and output); the
             attention itself only sees the 2 pooled maps.
@@ -156,6 +151,7 @@ class SpatialAttention(BaseModule):
     """
 
     _abbr_ = 'spatial_attn'
+    attention_kind = 'spatial'
 
     def __init__(self,
                  in_channels: int,
@@ -208,6 +204,9 @@ class CBAM(BaseModule):
     paper does not spell out the parallel combination, this block
     multiplies the two maps).
 
+    Probe points: those of its ``channel_attention`` and
+    ``spatial_attention`` (``attention_kind = None``: a container).
+
     Args:
         in_channels (int): Channels of the input (and output).
         ratio (float): Reduction ratio of the channel MLP. Defaults to 16.
@@ -228,6 +227,7 @@ class CBAM(BaseModule):
     """
 
     _abbr_ = 'cbam'
+    attention_kind = None
 
     def __init__(self,
                  in_channels: int,

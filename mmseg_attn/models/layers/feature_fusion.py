@@ -10,7 +10,15 @@ from mmseg.registry import MODELS
 from mmseg.utils import OptConfigType, OptMultiConfig
 from torch import Tensor
 
-from .utils import build_gate, check_channels, check_choice, check_kernel_size, reduced_channels
+from .utils import (
+    build_gate,
+    check_channels,
+    check_choice,
+    check_kernel_size,
+    check_pooled_batch,
+    pointwise_bottleneck,
+    reduced_channels,
+)
 
 
 @MODELS.register_module()
@@ -53,7 +61,10 @@ class FeatureFusionModule(BaseModule):
       attn_norm=False`` (3x3 conv-BN-ReLU, then 1x1 convs with bias).
 
     Deliberate departures: none beyond the configurable gate; a norm on the
-    pooled map needs ``N > 1`` in training.
+    pooled map needs ``N > 1`` in training (the block says so).
+
+    Probe point: ``gate`` (the last layer of ``conv_atten``), whose output
+    is ``a`` (``attention_kind = 'channel'``); ``num_inputs = 2``.
 
     Args:
         in_channels (int): Channels of the concatenation ``C_s + C_c``
@@ -79,6 +90,8 @@ class FeatureFusionModule(BaseModule):
     """
 
     _abbr_ = 'ffm'
+    attention_kind = 'channel'
+    num_inputs = 2
 
     def __init__(self,
                  in_channels: int,
@@ -127,25 +140,14 @@ class FeatureFusionModule(BaseModule):
             ]
         else:
             self.mid_channels = reduced_channels(out_channels, ratio, divisor)
-            attn_layers = [
-                ConvModule(
-                    out_channels,
-                    self.mid_channels,
-                    1,
-                    bias=attn_bias,
-                    conv_cfg=conv_cfg,
-                    norm_cfg=attn_norm_cfg,
-                    act_cfg=act_cfg),
-                ConvModule(
-                    self.mid_channels,
-                    out_channels,
-                    1,
-                    bias=attn_bias,
-                    conv_cfg=conv_cfg,
-                    norm_cfg=attn_norm_cfg,
-                    act_cfg=None)
-            ]
+            attn_layers = pointwise_bottleneck(out_channels, self.mid_channels, attn_bias,
+                                               conv_cfg, attn_norm_cfg, act_cfg)
         self.conv_atten = nn.Sequential(*attn_layers, build_gate(gate_cfg))
+
+    @property
+    def gate(self) -> nn.Module:
+        """The gate, whose output is the channel weights ``a``."""
+        return self.conv_atten[-1]
 
     def forward(self, x_spatial: Tensor, x_context: Tensor) -> Tensor:
         """Fuse the spatial-path and context-path features.
@@ -166,5 +168,6 @@ class FeatureFusionModule(BaseModule):
                 f'{type(self).__name__} expects (N, C_s, H, W) and (N, C_c, H, W) inputs '
                 f'with the same N, H, W and C_s + C_c = in_channels = {self.in_channels}, '
                 f'got {tuple(x_spatial.shape)} and {tuple(x_context.shape)}')
+        check_pooled_batch(self, x_spatial, self.conv_atten)
         fused = self.conv1(torch.cat([x_spatial, x_context], dim=1))
         return fused * self.conv_atten(self.gap(fused)) + fused

@@ -3,13 +3,19 @@
 from typing import Optional, Union
 
 import torch.nn as nn
-from mmcv.cnn import ConvModule
 from mmengine.model import BaseModule
 from mmseg.registry import MODELS
 from mmseg.utils import OptConfigType, OptMultiConfig
 from torch import Tensor
 
-from .utils import build_gate, check_channels, check_input, reduced_channels
+from .utils import (
+    build_gate,
+    check_channels,
+    check_input,
+    check_pooled_batch,
+    pointwise_bottleneck,
+    reduced_channels,
+)
 
 
 @MODELS.register_module()
@@ -40,6 +46,9 @@ class SqueezeExcitation(BaseModule):
       blog reference uses ``nn.Linear(..., bias=False)``: pass
       ``bias=False`` to reproduce it.
 
+    Probe point: ``gate``, whose output is ``s`` (``attention_kind =
+    'channel'``).
+
     Args:
         in_channels (int): Channels of the input (and output).
         ratio (float): Reduction ratio ``r``. Defaults to 16.
@@ -59,6 +68,7 @@ class SqueezeExcitation(BaseModule):
     """
 
     _abbr_ = 'se'
+    attention_kind = 'channel'
 
     def __init__(self,
                  in_channels: int,
@@ -75,26 +85,13 @@ class SqueezeExcitation(BaseModule):
         self.in_channels = check_channels(in_channels)
         self.mid_channels = reduced_channels(in_channels, ratio, divisor, mid_channels)
         self.squeeze = nn.AdaptiveAvgPool2d(1)
-        self.reduce = ConvModule(
-            in_channels,
-            self.mid_channels,
-            1,
-            bias=bias,
-            conv_cfg=conv_cfg,
-            norm_cfg=norm_cfg,
-            act_cfg=act_cfg)
-        self.expand = ConvModule(
-            self.mid_channels,
-            in_channels,
-            1,
-            bias=bias,
-            conv_cfg=conv_cfg,
-            norm_cfg=norm_cfg,
-            act_cfg=None)
+        self.reduce, self.expand = pointwise_bottleneck(in_channels, self.mid_channels, bias,
+                                                        conv_cfg, norm_cfg, act_cfg)
         self.gate = build_gate(gate_cfg)
 
     def attention_map(self, x: Tensor) -> Tensor:
         """Channel weights ``s`` of shape ``(N, C, 1, 1)``."""
+        check_pooled_batch(self, x, self)
         return self.gate(self.expand(self.reduce(self.squeeze(x))))
 
     def forward(self, x: Tensor) -> Tensor:

@@ -1,11 +1,23 @@
 # Copyright (c) mmseg_attn contributors. All rights reserved.
-"""Helpers shared by every attention block: widths, gates and checks."""
+"""Helpers shared by every attention block, head, neck and backbone of the
+package: widths, gates, the point-wise bottleneck, argument and input checks,
+upsampling."""
+import math
 import numbers
-from typing import Optional, Sequence
+from typing import Optional, Sequence, Tuple, Union
 
+import torch.distributed as dist
 import torch.nn as nn
-from mmcv.cnn import build_activation_layer
+import torch.nn.functional as F
+from mmcv.cnn import ConvModule, build_activation_layer
+from mmseg.utils import OptConfigType
 from torch import Tensor
+from torch.nn.modules.batchnorm import _BatchNorm
+
+#: Interpolation modes accepted wherever a head or neck upsamples features.
+UPSAMPLE_MODES = ('nearest', 'nearest-exact', 'bilinear', 'bicubic', 'area')
+#: The modes among them that take ``align_corners``.
+ALIGNED_MODES = ('bilinear', 'bicubic')
 
 
 def make_divisible(value: float,
@@ -44,27 +56,54 @@ def make_divisible(value: float,
     return int(new_value)
 
 
-def check_channels(value, name: str = 'in_channels') -> int:
-    """Check that ``value`` is a positive int and return it.
+def check_int(value, name: str, minimum: Optional[int] = 1) -> int:
+    """Check that ``value`` is an int (not a bool) ``>= minimum`` and return it.
+
+    ``minimum=None`` accepts any int (e.g. an index that may be negative).
 
     Raises:
         TypeError: If ``value`` is not an int.
-        ValueError: If ``value`` is not positive.
+        ValueError: If ``value`` is below ``minimum``.
     """
     if isinstance(value, bool) or not isinstance(value, numbers.Integral):
         raise TypeError(f'{name} must be an int, got {type(value).__name__} {value!r}')
-    if value <= 0:
-        raise ValueError(f'{name} must be a positive int, got {value}')
+    if minimum is not None and value < minimum:
+        expected = 'a positive int' if minimum == 1 else f'an int >= {minimum}'
+        raise ValueError(f'{name} must be {expected}, got {value}')
     return int(value)
 
 
+def check_channels(value, name: str = 'in_channels') -> int:
+    """Check that ``value`` is a positive int (a channel count) and return it.
+
+    Raises:
+        TypeError: If ``value`` is not an int (``True`` is refused).
+        ValueError: If ``value`` is not positive.
+    """
+    return check_int(value, name, minimum=1)
+
+
+def check_int_sequence(value, name: str, lengths: Optional[Sequence[int]] = None,
+                       minimum: Optional[int] = 1) -> Tuple[int, ...]:
+    """Check a list or tuple of ints ``>= minimum`` (of one of ``lengths``).
+
+    Returns:
+        tuple[int]: The values.
+    """
+    if not isinstance(value, (list, tuple)) or (lengths is not None
+                                                 and len(value) not in lengths):
+        count = '' if lengths is None else ' of ' + ' or '.join(map(str, lengths))
+        raise ValueError(f'{name} must be a list or tuple{count} ints, got {value!r}')
+    return tuple(check_int(v, f'{name}[{i}]', minimum) for i, v in enumerate(value))
+
+
 def check_ratio(value, name: str = 'ratio') -> float:
-    """Check that a reduction ratio is a positive number and return it."""
+    """Check that a reduction ratio is a finite positive number and return it."""
     if isinstance(value, bool) or not isinstance(value, numbers.Real):
         raise TypeError(f'{name} must be a number, got {type(value).__name__} {value!r}')
-    if value <= 0:
-        raise ValueError(f'{name} must be positive (a zero or negative reduction ratio '
-                         f'gives no valid width), got {value}')
+    if not math.isfinite(value) or value <= 0:
+        raise ValueError(f'{name} must be a finite positive number (the reduced width is '
+                         f'in_channels / {name}), got {value}')
     return value
 
 
@@ -85,9 +124,8 @@ def reduced_channels(in_channels: int,
 
 def check_kernel_size(value, name: str = 'kernel_size') -> int:
     """Check that a kernel size is a positive odd int (keeps the map size)."""
-    if isinstance(value, bool) or not isinstance(value, numbers.Integral):
-        raise TypeError(f'{name} must be an int, got {type(value).__name__} {value!r}')
-    if value < 1 or value % 2 == 0:
+    check_int(value, name, minimum=1)
+    if value % 2 == 0:
         raise ValueError(f'{name} must be a positive odd int so that the map keeps its '
                          f'size, got {value}')
     return int(value)
@@ -98,6 +136,64 @@ def check_choice(value, choices: Sequence, name: str):
     if value not in choices:
         raise ValueError(f'{name} must be one of {tuple(choices)}, got {value!r}')
     return value
+
+
+def check_cfg(value, name: str) -> Optional[dict]:
+    """Check that an optional config argument is a dict (or None) and return it."""
+    if value is not None and not isinstance(value, dict):
+        raise TypeError(f'{name} must be a dict or None, got {type(value).__name__} {value!r}')
+    return value
+
+
+def upsample(x: Tensor,
+             size: Optional[Sequence[int]] = None,
+             scale_factor: Optional[float] = None,
+             mode: str = 'nearest',
+             align_corners: bool = False) -> Tensor:
+    """Interpolate ``x`` with one of :data:`UPSAMPLE_MODES`.
+
+    ``align_corners`` is passed only to the modes that take it
+    (:data:`ALIGNED_MODES`), so every mode works with one setting.
+    """
+    return F.interpolate(
+        x,
+        size=None if size is None else tuple(size),
+        scale_factor=scale_factor,
+        mode=mode,
+        align_corners=align_corners if mode in ALIGNED_MODES else None)
+
+
+def pointwise_bottleneck(in_channels: int,
+                         mid_channels: int,
+                         bias: Union[bool, str] = 'auto',
+                         conv_cfg: OptConfigType = None,
+                         norm_cfg: OptConfigType = None,
+                         act_cfg: OptConfigType = dict(type='ReLU')
+                         ) -> Tuple[ConvModule, ConvModule]:
+    """The point-wise bottleneck ``C -> C_r -> C`` of SE, CBAM, MS-CAM and FFM.
+
+    Two 1x1 :class:`~mmcv.cnn.ConvModule`: ``in_channels -> mid_channels``
+    with ``norm_cfg`` and ``act_cfg``, then ``mid_channels -> in_channels``
+    with ``norm_cfg`` and no activation (the gate follows). Returned as a
+    pair so that each block keeps its own (checkpoint-compatible) names.
+    """
+    reduce = ConvModule(
+        in_channels,
+        mid_channels,
+        1,
+        bias=bias,
+        conv_cfg=conv_cfg,
+        norm_cfg=norm_cfg,
+        act_cfg=act_cfg)
+    expand = ConvModule(
+        mid_channels,
+        in_channels,
+        1,
+        bias=bias,
+        conv_cfg=conv_cfg,
+        norm_cfg=norm_cfg,
+        act_cfg=None)
+    return reduce, expand
 
 
 def build_gate(gate_cfg: Optional[dict] = None) -> nn.Module:
@@ -160,3 +256,39 @@ def check_pair(block: nn.Module, x: Tensor, y: Tensor, channels: Optional[int] =
         expected = f' with C = in_channels = {channels}' if channels is not None else ''
         raise ValueError(f'{type(block).__name__} expects two (N, C, H, W) inputs of the '
                          f'same shape{expected}, got {tuple(x.shape)} and {tuple(y.shape)}')
+
+
+def _needs_batch_statistics(norm: nn.Module) -> bool:
+    """Whether a norm layer normalises with statistics of the current batch."""
+    if not isinstance(norm, _BatchNorm) or not norm.training:
+        return False
+    if isinstance(norm, nn.SyncBatchNorm) and dist.is_available() and dist.is_initialized():
+        return dist.get_world_size() == 1  # SyncBN pools the batches of every rank
+    return True
+
+
+def check_pooled_batch(block: nn.Module, x: Tensor, pooled: nn.Module) -> None:
+    """Raise a clear error when a norm on a pooled map would see one value.
+
+    Blocks that normalise a globally pooled ``(N, C, 1, 1)`` map with batch
+    normalisation (SE or CBAM with a norm, ARM, FFM with ``attn_norm``,
+    MS-CAM, AFF, iAFF) have a single value per channel to normalise when
+    they are trained on one sample per device; torch then fails with a bare
+    "Expected more than 1 value per channel". This check names the block
+    and the settings to change. It costs nothing unless ``N == 1``.
+
+    Args:
+        block (nn.Module): The block; its class name goes into the message.
+        x (Tensor): The block's input ``(N, C, H, W)``.
+        pooled (nn.Module): The part of the block that sees the pooled map.
+    """
+    if x.shape[0] != 1 or not block.training:
+        return
+    if any(_needs_batch_statistics(m) for m in pooled.modules()):
+        raise ValueError(
+            f'{type(block).__name__} normalises a globally pooled (N, C, 1, 1) map with batch '
+            f'norm, which needs more than one sample per device in training; got an input of '
+            f'shape {tuple(x.shape)}. Train with at least 2 samples per device '
+            '(train_dataloader.batch_size), use SyncBN across several devices, or give the '
+            "block a norm that works on one sample (e.g. norm_cfg=dict(type='GN', "
+            'num_groups=...)) or none where the block allows it.')

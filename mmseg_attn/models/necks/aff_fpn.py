@@ -10,8 +10,7 @@ from mmseg.registry import MODELS
 from mmseg.utils import OptConfigType
 from torch import Tensor
 
-from ..backbones.attention_wrapper import _is_two_input
-from ..layers import build_attention
+from ..layers import build_attention, num_inputs
 
 
 @MODELS.register_module()
@@ -66,7 +65,7 @@ class AFFFPN(FPN):
             fusion = build_attention(fusion_cfg, out_channels)
             if fusion is None:
                 break
-            if not _is_two_input(fusion):
+            if num_inputs(fusion) != 2:
                 raise TypeError(f'fusion_cfg must build a two-input block with forward(x, y) '
                                 f'such as AFF or iAFF, got {type(fusion).__name__}')
             self.fusions.append(fusion)

@@ -9,12 +9,18 @@ from typing import Optional, Sequence, Tuple
 import torch
 from mmcv.cnn import ConvModule
 from mmengine.model import BaseModule
-from mmseg.models.utils import resize
 from mmseg.registry import MODELS
 from mmseg.utils import OptConfigType, OptMultiConfig
 from torch import Tensor
 
-_UPSAMPLE_MODES = ('nearest', 'bilinear', 'bicubic')
+from ..layers.utils import (
+    UPSAMPLE_MODES,
+    check_cfg,
+    check_channels,
+    check_choice,
+    check_int_sequence,
+    upsample,
+)
 
 
 @MODELS.register_module()
@@ -61,8 +67,9 @@ class FFMNeck(BaseModule):
             used (paper code), so the 1/32 ARM must keep its width.
             Defaults to True.
         upsample_mode (str): Interpolation mode of the upsampling:
-            ``'nearest'`` (mmseg), ``'bilinear'`` (paper code) or
-            ``'bicubic'``. Defaults to ``'nearest'``.
+            ``'nearest'`` (mmseg), ``'bilinear'`` (paper code), or another of
+            ``'nearest-exact'``, ``'bicubic'``, ``'area'``.
+            Defaults to ``'nearest'``.
         align_corners (bool): ``align_corners`` of a non-nearest upsampling.
             Defaults to False.
         arm_cfg (dict, optional): Extra arguments of the ARMs, e.g.
@@ -107,28 +114,16 @@ class FFMNeck(BaseModule):
                  act_cfg: OptConfigType = dict(type='ReLU'),
                  init_cfg: OptMultiConfig = None):
         super().__init__(init_cfg=init_cfg)
-        if (not isinstance(in_channels, (list, tuple)) or len(in_channels) != 3
-                or not all(isinstance(c, int) and c > 0 for c in in_channels)):
-            raise ValueError('in_channels must be 3 positive ints (spatial, 1/16 and 1/32 '
-                             f'channels), got {in_channels!r}')
-        if not isinstance(out_channels, int) or out_channels <= 0:
-            raise ValueError(f'out_channels must be a positive int, got {out_channels!r}')
-        if context_channels is not None and (not isinstance(context_channels, int)
-                                             or context_channels <= 0):
-            raise ValueError('context_channels must be a positive int or None, '
-                             f'got {context_channels!r}')
-        if context_fusion not in ('sum', 'concat'):
-            raise ValueError("context_fusion must be 'sum' or 'concat', "
-                             f'got {context_fusion!r}')
-        if global_context not in ('add', 'mul', None):
-            raise ValueError("global_context must be 'add', 'mul' or None, "
-                             f'got {global_context!r}')
-        if upsample_mode not in _UPSAMPLE_MODES:
-            raise ValueError(f'upsample_mode must be one of {_UPSAMPLE_MODES}, '
-                             f'got {upsample_mode!r}')
-        for name, cfg in (('arm_cfg', arm_cfg), ('ffm_cfg', ffm_cfg)):
-            if cfg is not None and not isinstance(cfg, dict):
-                raise TypeError(f'{name} must be a dict or None, got {cfg!r}')
+        # (spatial, 1/16, 1/32) channels
+        check_int_sequence(in_channels, 'in_channels', lengths=(3, ))
+        check_channels(out_channels, 'out_channels')
+        if context_channels is not None:
+            check_channels(context_channels, 'context_channels')
+        check_choice(context_fusion, ('sum', 'concat'), 'context_fusion')
+        check_choice(global_context, ('add', 'mul', None), 'global_context')
+        check_choice(upsample_mode, UPSAMPLE_MODES, 'upsample_mode')
+        check_cfg(arm_cfg, 'arm_cfg')
+        check_cfg(ffm_cfg, 'ffm_cfg')
 
         spatial_channels, channels_16, channels_32 = in_channels
         self.in_channels = tuple(in_channels)
@@ -184,8 +179,7 @@ class FFMNeck(BaseModule):
     def _upsample(self, x: Tensor, size: torch.Size) -> Tensor:
         if x.shape[2:] == size:
             return x
-        align_corners = None if self.upsample_mode == 'nearest' else self.align_corners
-        return resize(x, size=size, mode=self.upsample_mode, align_corners=align_corners)
+        return upsample(x, size=size, mode=self.upsample_mode, align_corners=self.align_corners)
 
     def forward(self, inputs: Sequence[Tensor]) -> Tuple[Tensor, Tensor, Tensor]:
         """Forward function.

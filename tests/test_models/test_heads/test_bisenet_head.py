@@ -95,5 +95,5 @@ def test_loss_and_predict():
 def test_bad_arguments(kwargs, match):
     args = dict(in_channels=8, channels=8, num_classes=3)
     args.update(kwargs)
-    with pytest.raises(ValueError, match=match):
+    with pytest.raises((TypeError, ValueError), match=match):
         BiSeNetHead(**args)

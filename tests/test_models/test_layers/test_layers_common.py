@@ -60,7 +60,8 @@ def _inputs(name, n, h, w, channels=8):
 
 def test_exports():
     assert sorted(layers.__all__) == sorted(
-        list(ONE_INPUT) + list(TWO_INPUT) + ['build_attention', 'build_gate', 'make_divisible'])
+        list(ONE_INPUT) + list(TWO_INPUT)
+        + ['build_attention', 'build_gate', 'make_divisible', 'num_inputs'])
     for name in list(ONE_INPUT) + list(TWO_INPUT):
         assert MODELS.get(name) is getattr(layers, name)
 

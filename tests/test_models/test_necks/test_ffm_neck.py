@@ -188,7 +188,7 @@ def test_gradients_reach_every_parameter():
     (dict(context_channels=-1), 'context_channels'),
     (dict(context_fusion='cat'), 'context_fusion'),
     (dict(global_context='max'), 'global_context'),
-    (dict(upsample_mode='area'), 'upsample_mode'),
+    (dict(upsample_mode='trilinear'), 'upsample_mode'),
     (dict(arm_cfg='ARM'), 'arm_cfg'),
     (dict(context_channels=None, arm_cfg=dict(with_conv=False)), 'context_channels'),
     (dict(global_conv=False), 'global_conv'),

@@ -1,6 +1,8 @@
-"""Unit tests of the reliability hooks with a stand-in runner."""
+"""Unit tests of the Runner hooks of mmseg_attn.engine with a stand-in runner."""
 import logging
 import random
+import subprocess
+import sys
 from types import SimpleNamespace
 
 import numpy as np
@@ -16,6 +18,7 @@ from mmseg_attn.engine import (
     NonFiniteLossError,
     NonFiniteWeightsError,
     RNGStateHook,
+    SyncNormBuffersHook,
 )
 from mmseg_attn.engine.hooks.rng_state_hook import get_rng_state, set_rng_state
 
@@ -194,3 +197,26 @@ def test_cuda_generator_saved_and_restored_on_cpu(monkeypatch):
     assert restored and restored[0].device.type == 'cpu' and torch.equal(restored[0], fake)
     del state['cuda']
     assert 'no CUDA generator state' in set_rng_state(state)
+
+
+def test_sync_norm_buffers_hook_checks_interval():
+    assert SyncNormBuffersHook(interval=5).interval == 5
+    with pytest.raises(ValueError, match='interval'):
+        SyncNormBuffersHook(interval=0)
+
+
+def test_every_hook_is_registered_by_importing_the_package():
+    """A config naming any hook of the package works after ``import mmseg_attn``
+    alone (as ``custom_imports`` does it), without importing submodules."""
+    code = ('import mmseg_attn\n'
+            'from mmseg.registry import HOOKS\n'
+            'names = mmseg_attn.engine.__all__\n'
+            'hooks = [n for n in names if n.endswith("Hook")]\n'
+            'assert "SyncNormBuffersHook" in hooks, hooks\n'
+            'for name in hooks:\n'
+            '    assert HOOKS.get(name) is getattr(mmseg_attn.engine, name), name\n'
+            'print(sorted(hooks))\n')
+    result = subprocess.run([sys.executable, '-c', code], capture_output=True, text=True,
+                            timeout=120)
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert 'SyncNormBuffersHook' in result.stdout

@@ -7,7 +7,7 @@ import torch
 import torch.distributed as torch_dist
 from mmengine.config import Config
 
-from mmseg_attn.apis import SyncNormBuffersHook, is_cpu_distributed, setup_cpu_distributed
+from mmseg_attn.apis import is_cpu_distributed, setup_cpu_distributed
 
 
 def _cfg(launcher):
@@ -66,12 +66,6 @@ def test_cpu_path_rewrites_config_and_inits_gloo(monkeypatch):
     assert cfg.model_wrapper_cfg.device_ids is None
     assert cfg.model_wrapper_cfg.broadcast_buffers is False
     assert [h['type'] for h in cfg.custom_hooks] == ['EMAHook', 'SyncNormBuffersHook']
-
-
-def test_sync_hook_checks_interval():
-    assert SyncNormBuffersHook(interval=5).interval == 5
-    with pytest.raises(ValueError, match='interval'):
-        SyncNormBuffersHook(interval=0)
 
 
 @pytest.mark.parametrize('launcher, env', [
