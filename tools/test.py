@@ -3,14 +3,12 @@
 # imported, plus distributed testing on machines without a GPU: see
 # mmseg_attn/apis/cpu_dist.py. With CUDA available the run is mmseg's own.
 import argparse
-import os
-import os.path as osp
 
-from mmengine.config import Config, DictAction
 from mmengine.runner import Runner
 
 import mmseg_attn  # noqa: F401  (registration, secure checkpoint loading)
 from mmseg_attn.apis import setup_cpu_distributed
+from mmseg_attn.apis.train_test import add_config_args, add_local_rank_arg, load_runner_config
 
 
 # TODO: support fuse_conv_bn, visualization, and format_only
@@ -36,32 +34,11 @@ def parse_args():
         'to the work_dir/timestamp/show_dir')
     parser.add_argument(
         '--wait-time', type=float, default=2, help='the interval of show (s)')
-    parser.add_argument(
-        '--cfg-options',
-        nargs='+',
-        action=DictAction,
-        help='override some settings in the used config, the key-value pair '
-        'in xxx=yyy format will be merged into config file. If the value to '
-        'be overwritten is a list, it should be like key="[a,b]" or key=a,b '
-        'It also allows nested list/tuple values, e.g. key="[(a,b),(c,d)]" '
-        'Note that the quotation marks are necessary and that no white space '
-        'is allowed.')
-    parser.add_argument(
-        '--launcher',
-        choices=['none', 'pytorch', 'slurm', 'mpi'],
-        default='none',
-        help='job launcher')
+    add_config_args(parser)
     parser.add_argument(
         '--tta', action='store_true', help='Test time augmentation')
-    # When using PyTorch version >= 2.0.0, the `torch.distributed.launch`
-    # will pass the `--local-rank` parameter to `tools/train.py` instead
-    # of `--local_rank`.
-    parser.add_argument('--local_rank', '--local-rank', type=int, default=0)
-    args = parser.parse_args()
-    if 'LOCAL_RANK' not in os.environ:
-        os.environ['LOCAL_RANK'] = str(args.local_rank)
-
-    return args
+    add_local_rank_arg(parser)
+    return parser.parse_args()
 
 
 def trigger_visualization_hook(cfg, args):
@@ -87,22 +64,8 @@ def trigger_visualization_hook(cfg, args):
 
 def main():
     args = parse_args()
-
-    # load config
-    cfg = Config.fromfile(args.config)
-    cfg.launcher = args.launcher
-    if args.cfg_options is not None:
-        cfg.merge_from_dict(args.cfg_options)
-
-    # work_dir is determined in this priority: CLI > segment in file > filename
-    if args.work_dir is not None:
-        # update configs according to CLI args if args.work_dir is not None
-        cfg.work_dir = args.work_dir
-    elif cfg.get('work_dir', None) is None:
-        # use config filename as default work_dir if cfg.work_dir is None
-        cfg.work_dir = osp.join('./work_dirs',
-                                osp.splitext(osp.basename(args.config))[0])
-
+    # config with the options merged; work_dir: CLI > config > config name
+    cfg = load_runner_config(args)
     cfg.load_from = args.checkpoint
 
     if args.show or args.show_dir:

@@ -37,14 +37,36 @@ def test_cli_is_mmseg_cli():
         assert ours == _usage(mmseg_tool_path(tool)), tool
 
 
-def test_shell_scripts_are_mmseg_scripts():
-    """Same commands as mmseg's scripts (ours may add a shebang line)."""
-    for name in ('dist_train.sh', 'dist_test.sh', 'slurm_train.sh', 'slurm_test.sh'):
-        with open(osp.join(REPO_ROOT, 'tools', name)) as f:
-            ours = [line for line in f.read().splitlines() if line and line[0] != '#']
-        with open(osp.join(osp.dirname(mmseg_tool_path('train')), name)) as f:
-            theirs = [line for line in f.read().splitlines() if line and line[0] != '#']
+def _launched(script, *args, tmp_path):
+    """What a launch script runs: ``python`` and ``srun`` are stand-ins that print
+    their arguments; the folder of the script is replaced by ``TOOLS``."""
+    stubs = tmp_path / 'bin'
+    stubs.mkdir(exist_ok=True)
+    for name in ('python', 'srun'):
+        stub = stubs / name
+        stub.write_text('#!/usr/bin/env bash\nprintf "%s\\n" "$(basename "$0")" "$@"\n')
+        stub.chmod(0o755)
+    env = dict(os.environ, PATH=f'{stubs}:{os.environ["PATH"]}', PYTHONPATH='')
+    result = subprocess.run(['bash', script, *args], stdout=subprocess.PIPE,
+                            stderr=subprocess.DEVNULL, text=True, timeout=60, env=env)
+    assert result.returncode == 0, script
+    return result.stdout.replace(osp.dirname(script) + '/', 'TOOLS/').splitlines()
+
+
+def test_shell_scripts_launch_what_mmseg_scripts_launch(tmp_path):
+    """Same command lines as mmseg's scripts, for the same arguments and environment."""
+    cases = {
+        'dist_train.sh': ('cfg.py', '2', '--work-dir', 'w', '--amp'),
+        'dist_test.sh': ('cfg.py', 'ckpt.pth', '2', '--out', 'o'),
+        'slurm_train.sh': ('part', 'job', 'cfg.py', '--resume'),
+        'slurm_test.sh': ('part', 'job', 'cfg.py', 'ckpt.pth', '--tta'),
+    }
+    mmseg_tools = osp.dirname(mmseg_tool_path('train'))
+    for name, args in cases.items():
+        ours = _launched(osp.join(REPO_ROOT, 'tools', name), *args, tmp_path=tmp_path)
+        theirs = _launched(osp.join(mmseg_tools, name), *args, tmp_path=tmp_path)
         assert ours == theirs, name
+        assert ours[0] in ('python', 'srun') and args[-1] in ours, (name, ours)
         assert os.access(osp.join(REPO_ROOT, 'tools', name), os.X_OK), name
 
 
