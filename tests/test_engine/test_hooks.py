@@ -49,16 +49,27 @@ class _Loop:
         self.dataloader_iterator = iter(range(100))
 
 
-def test_rng_restored_right_before_first_new_batch():
-    """After mmengine's skip of ``iter`` batches, before the next one is read."""
+def _started_after_loading(iteration, checkpoint_iter):
+    """An RNGStateHook through a checkpoint load and the start of training.
+
+    Returns the hook, the runner, the loop's original iterator and the draws
+    that the saved RNG state gives.
+    """
     hook, loop = RNGStateHook(), _Loop()
     original = loop.dataloader_iterator
     saved = get_rng_state()
     expected = _draw()
-    runner = _runner(iteration=3, loop=loop)
-    hook.after_load_checkpoint(runner, dict(rng_state=saved, meta=dict(iter=3)))
+    runner = _runner(iteration=iteration, loop=loop)
+    hook.after_load_checkpoint(runner, dict(rng_state=saved, meta=dict(iter=checkpoint_iter)))
     hook.before_train(runner)
     hook.before_train_epoch(runner)
+    return hook, runner, original, expected
+
+
+def test_rng_restored_right_before_first_new_batch():
+    """After mmengine's skip of ``iter`` batches, before the next one is read."""
+    hook, runner, original, expected = _started_after_loading(3, 3)
+    loop = runner.train_loop
     for i in range(3):  # the skipped batches: the generators are left alone
         assert next(loop.dataloader_iterator) == i
         assert _draw() != expected
@@ -82,14 +93,8 @@ def test_rng_restored_before_first_epoch_of_epoch_based_loop():
 
 def test_load_from_does_not_touch_rng():
     """``load_from`` (fine-tuning) starts at iteration 0: nothing is restored."""
-    hook, loop = RNGStateHook(), _Loop()
-    original = loop.dataloader_iterator
-    saved = get_rng_state()
-    expected = _draw()
-    runner = _runner(iteration=0, loop=loop)
-    hook.after_load_checkpoint(runner, dict(rng_state=saved, meta=dict(iter=40)))
-    hook.before_train(runner)
-    hook.before_train_epoch(runner)
+    _, runner, original, expected = _started_after_loading(0, 40)
+    loop = runner.train_loop
     assert loop.dataloader_iterator is original
     next(loop.dataloader_iterator)
     assert _draw() != expected

@@ -61,15 +61,23 @@ def test_mmseg_variant_shapes_and_parts():
     assert ctx16.shape == (2, 16, *SIZES[1])
 
 
-def test_mmseg_variant_dataflow():
-    """Top-down sum with nearest upsampling and conv heads, as mmseg's ContextPath."""
-    neck = FFMNeck(**MMSEG).eval()
-    x_sp, x16, x32 = _inputs()
+def _run_captured(neck):
+    """Run ``neck`` without gradients, capturing the inputs and outputs of its
+    ARMs and FFM; returns the inputs, the captures and the outputs."""
+    inputs = _inputs()
     seen = {}
     for name in ('arm16', 'arm32', 'ffm'):
         _capture(getattr(neck, name), seen, name)
     with torch.no_grad():
-        fused, ctx8, ctx16 = neck([x_sp, x16, x32])
+        outputs = neck(list(inputs))
+    return inputs, seen, outputs
+
+
+def test_mmseg_variant_dataflow():
+    """Top-down sum with nearest upsampling and conv heads, as mmseg's ContextPath."""
+    neck = FFMNeck(**MMSEG).eval()
+    (x_sp, x16, x32), seen, (fused, ctx8, ctx16) = _run_captured(neck)
+    with torch.no_grad():
         tail = neck.global_conv(F.adaptive_avg_pool2d(x32, 1))
         out32 = seen['arm32'][1] + tail
         up32 = neck.conv_head32(F.interpolate(out32, size=SIZES[1], mode='nearest'))
@@ -90,12 +98,7 @@ def test_paper_variant_dataflow():
     assert not hasattr(neck, 'conv_head32')
     assert neck.ffm.in_channels == 16 + 32 + 64
     assert neck.ffm.conv1.conv.kernel_size == (3, 3)
-    x_sp, x16, x32 = _inputs()
-    seen = {}
-    for name in ('arm16', 'arm32', 'ffm'):
-        _capture(getattr(neck, name), seen, name)
-    with torch.no_grad():
-        fused, ctx8, ctx16 = neck([x_sp, x16, x32])
+    (x_sp, x16, x32), seen, (fused, ctx8, ctx16) = _run_captured(neck)
     expected32 = F.interpolate(
         seen['arm32'][1] * x32.mean((2, 3), keepdim=True),
         size=SIZES[0],
