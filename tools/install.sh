@@ -10,9 +10,11 @@ cd "$(dirname "$0")/.."
 PY=${PYTHON:-python3}
 VENV=.venv
 PINS=requirements/pins.txt
-stamp_key=$(cat "$0" "$PINS" requirements/tests.txt setup.cfg pyproject.toml | sha256sum | cut -c1-16)
+stamp_key=$(cat "$0" "$PINS" requirements/tests.txt setup.cfg setup.py pyproject.toml MANIFEST.in \
+    | sha256sum | cut -c1-16)
 STAMP="$VENV/.mmseg_attn-installed-$stamp_key"
-if [ -f "$STAMP" ]; then
+# the mim folder (links made by setup.py) is part of an up-to-date install
+if [ -f "$STAMP" ] && [ -e mmseg_attn/.mim/model-index.yml ]; then
     echo "[install] .venv is up to date ($STAMP)"
     exit 0
 fi
@@ -38,6 +40,24 @@ pip install -q "$(pin mmengine)" "$(pin mmsegmentation)" "$(pin mmpretrain)" \
 pip install -q "$(pin setuptools)" 2>&1 | grep -v -e "dependency conflicts" -e "openxlab" || true
 echo "[install] mmseg_attn (editable) and the test tools"
 pip install -q --no-build-isolation --no-deps -e .
+# mim (0.3.9) looks for <site-packages>/mmseg_attn/.mim, which a PEP 660 editable
+# install does not create: link <site-packages>/mmseg_attn to the checkout's
+# package (recorded in the install's RECORD, so `pip uninstall` removes the link).
+"$VENV/bin/python" - <<'PY'
+import glob, os, os.path as osp, sysconfig
+site = sysconfig.get_paths()['purelib']
+link, src = osp.join(site, 'mmseg_attn'), osp.abspath('mmseg_attn')
+if osp.islink(link):
+    os.remove(link)
+if not osp.exists(link):  # never over a regular (non-editable) install
+    os.symlink(src, link)
+    for record in glob.glob(osp.join(site, 'mmseg_attn-*.dist-info', 'RECORD')):
+        with open(record) as f:
+            rows = f.read().splitlines()
+        if 'mmseg_attn,,' not in rows:
+            with open(record, 'a') as f:
+                f.write('mmseg_attn,,\n')
+PY
 pip install -q -r requirements/tests.txt
 "$VENV/bin/python" -c "import mmcv.ops, mmseg, mmpretrain, mmseg_attn; print('[install] ok:', mmseg_attn.__version__)"
 rm -f "$VENV"/.mmseg_attn-installed-*

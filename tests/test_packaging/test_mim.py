@@ -1,0 +1,116 @@
+"""mim on mmseg_attn: search, train, test, run and download through ``mmseg_attn/.mim``.
+
+Every command runs ``python -m mim`` from a folder outside the checkout, so
+configs and tools are found through the installed package, as a user's
+``mim train mmseg_attn CONFIG`` finds them.
+"""
+import os
+import os.path as osp
+import re
+import subprocess
+import sys
+
+import yaml
+
+import mmseg_attn
+from tests.utils import REPO_ROOT, last_checkpoint
+
+DEMO = 'bisenet_r18_1xb4-400_toy-cityscapes-128x128.py'
+
+
+def _mim(*args, cwd, check=True):
+    """Run ``python -m mim ARGS`` in ``cwd``; stdout and stderr merged."""
+    cmd = [sys.executable, '-m', 'mim', *map(str, args)]
+    result = subprocess.run(cmd, cwd=str(cwd), stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                            text=True, timeout=600, env=dict(os.environ, PYTHONWARNINGS='ignore'))
+    if check:
+        assert result.returncode == 0, f'{" ".join(cmd)}:\n{result.stdout[-6000:]}'
+    return result.stdout
+
+
+def _index_models():
+    """Model name -> entry, for every metafile that model-index.yml imports."""
+    with open(osp.join(REPO_ROOT, 'model-index.yml')) as f:
+        index = yaml.safe_load(f)
+    models = {}
+    for path in index['Import']:
+        with open(osp.join(REPO_ROOT, path)) as f:
+            for model in yaml.safe_load(f).get('Models') or []:
+                models[model['Name']] = model
+    return models
+
+
+def _config_ids(text):
+    return re.findall(r'^config id: (\S+)$', text, re.M)
+
+
+def test_mim_folder_of_the_installed_package():
+    """``.mim`` next to the imported package holds what mim reads."""
+    mim_dir = osp.join(osp.dirname(mmseg_attn.__file__), '.mim')
+    for item in ('configs/demo/' + DEMO, 'tools/train.py', 'tools/test.py',
+                 'tools/get_flops.py', 'model-index.yml'):
+        assert osp.isfile(osp.join(mim_dir, item)), item
+
+
+def test_search_lists_every_config(tmp_path):
+    models = _index_models()
+    assert len(models) > 10
+    listed = _config_ids(_mim('search', 'mmseg_attn', cwd=tmp_path))
+    assert sorted(listed) == sorted(models)
+
+    name = 'bisenet_r18-d32-in1k-pre_4xb4-160k_cityscapes-1024x1024'
+    out = _mim('search', 'mmseg_attn', '--config', name, '--field', 'config', 'lr_schd',
+               '--display-width', 200, cwd=tmp_path)
+    assert _config_ids(out) == [name]
+    fields = dict(re.findall(r'^(config|lr_schd)\s+(\S+)$', out, re.M))
+    assert fields == {'config': models[name]['Config'],
+                      'lr_schd': str(models[name]['Metadata']['Lr schd'])}
+
+
+def test_download_without_published_weights(tmp_path):
+    """No metafile names weights yet: mim refuses and writes nothing (README says so)."""
+    models = _index_models()
+    assert not any(m.get('Weights') for m in models.values())
+    name = next(iter(models))
+    out = _mim('download', 'mmseg_attn', '--config', name, '--dest', tmp_path / 'dl',
+               cwd=tmp_path, check=False)
+    assert "but got {'weight'}" in out
+    assert not os.listdir(tmp_path / 'dl')
+
+
+def test_train_by_name_then_test(toy_cityscapes, tmp_path):
+    """The demo config, found by name in the package, trains 2 iterations and is evaluated."""
+    data = [f'{split}_dataloader.dataset.data_root={toy_cityscapes}'
+            for split in ('train', 'val', 'test')]
+    small = ['model.data_preprocessor.size=(64,64)',
+             'train_dataloader.dataset.pipeline.3.crop_size=(64,64)',
+             'train_dataloader.batch_size=2', 'train_cfg.max_iters=2',
+             'train_cfg.val_interval=2', 'default_hooks.checkpoint.interval=2',
+             'default_hooks.logger.interval=1']
+    out = _mim('train', 'mmseg_attn', DEMO, '--work-dir', 'work', '--cfg-options', *data, *small,
+               cwd=tmp_path)
+    found = re.search(r'will use (\S+) instead', out)
+    assert found and osp.samefile(found.group(1),
+                                  osp.join(REPO_ROOT, 'configs', 'demo', DEMO))
+    assert re.search(r'\.mim/tools/train\.py ', out)
+    assert re.search(r'Iter\(train\) \[2/2\]', out)
+    ckpt = last_checkpoint(tmp_path / 'work')
+    assert osp.basename(ckpt) == 'iter_2.pth'
+
+    # the config by path this time, the checkpoint from the run above
+    config = osp.join(REPO_ROOT, 'configs', 'demo', DEMO)
+    out = _mim('test', 'mmseg_attn', config, '--checkpoint', osp.join(tmp_path, ckpt),
+               '--work-dir', 'test', '--cfg-options', *data, cwd=tmp_path)
+    assert re.search(r'\.mim/tools/test\.py ', out)
+    miou = re.search(r'Iter\(test\).*mIoU: ([\d.]+)', out)
+    assert miou and 0 <= float(miou.group(1)) <= 100
+
+
+def test_run_get_flops(tmp_path):
+    config = osp.join(REPO_ROOT, 'configs', 'bisenet',
+                      'bisenet_r18-d32-in1k-pre_4xb4-160k_cityscapes-1024x1024.py')
+    out = _mim('run', 'mmseg_attn', 'get_flops', config, '--shape', 64, 64, '--depth', 0,
+               cwd=tmp_path)
+    assert re.search(r'\.mim/tools/get_flops\.py ', out)
+    assert re.search(r'^FLOPs: [\d.]+[KMG]', out, re.M)
+    assert re.search(r'^Params: [\d.]+M', out, re.M)
