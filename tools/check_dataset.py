@@ -3,8 +3,10 @@
 Each image and label is loaded with the checks of
 ``LoadCheckedImageFromFile`` / ``LoadCheckedAnnotations``
 (mmseg_attn.datasets.transforms): missing, empty or corrupt files, colour
-labels, label values outside the class range (and other than the ignore
-index), labels of another size than their image. The loading arguments of
+labels, label files in a lossy format (a JPEG named ``.png``: the format is
+read from the bytes, PNG, BMP, GIF, PBM/PGM/PPM, TIFF without lossy
+compression and lossless WebP pass), label values outside the class range
+(and other than the ignore index), labels of another size than their image. The loading arguments of
 the config's pipeline (``reduce_zero_label``, decoders, backends) are kept;
 the random augmentations are not run. The exit code is 1 when a problem was
 found, 0 otherwise.

@@ -11,7 +11,10 @@ bad, or do not fail at all:
   loss, far from the file), 16-bit labels above 255 wrap around in the cast
   to ``uint8``;
 - a label map of another size than its image is cropped and flipped with it
-  as if it fitted.
+  as if it fitted;
+- a label saved in a lossy format (a JPEG named ``.png``) passes: its values
+  stay in range, but the compression has changed the class of the pixels
+  around every edge.
 
 :class:`LoadCheckedImageFromFile` and :class:`LoadCheckedAnnotations` are
 drop-in replacements that check each of these and either raise
@@ -21,6 +24,8 @@ the transform returns None, mmengine's dataset draws another sample in its
 place, and the file is logged and counted (:func:`skipped_samples`).
 """
 import logging
+import os.path as osp
+import struct
 import threading
 from typing import Dict, Optional
 
@@ -34,7 +39,7 @@ from mmseg.registry import TRANSFORMS
 
 __all__ = [
     'CorruptSampleError', 'LoadCheckedAnnotations', 'LoadCheckedImageFromFile',
-    'reset_skipped_samples', 'skipped_samples'
+    'label_format_problem', 'reset_skipped_samples', 'skipped_samples'
 ]
 
 ON_ERROR = ('raise', 'skip')
@@ -129,6 +134,77 @@ def _decode(data: bytes, path: str, kind: str, on_error: str, **kwargs) -> np.nd
     return array
 
 
+#: TIFF compression codes that keep every value: none, CCITT (bilevel), LZW,
+#: PackBits, Deflate, LZMA, Zstandard.
+_LOSSLESS_TIFF = {1: 'none', 2: 'CCITT', 3: 'CCITT', 4: 'CCITT', 5: 'LZW', 8: 'Deflate',
+                  32773: 'PackBits', 32946: 'Deflate', 34925: 'LZMA', 50000: 'Zstandard'}
+_LOSSY_TIFF = {6: 'JPEG', 7: 'JPEG', 34712: 'JPEG 2000', 34892: 'JPEG', 50001: 'WebP'}
+_LOSSLESS_NAMES = 'PNG, BMP, GIF, PBM/PGM/PPM, TIFF (uncompressed, LZW, Deflate, PackBits) or ' \
+    'lossless WebP'
+
+
+def _tiff_problem(data: bytes) -> Optional[str]:
+    order = '<' if data[:2] == b'II' else '>'
+    try:
+        (offset, ) = struct.unpack(order + 'I', data[4:8])
+        (count, ) = struct.unpack(order + 'H', data[offset:offset + 2])
+        for i in range(count):
+            entry = data[offset + 2 + 12 * i:offset + 14 + 12 * i]
+            tag, kind = struct.unpack(order + 'HH', entry[:4])
+            if tag == 259:
+                (code, ) = struct.unpack(order + ('H' if kind == 3 else 'I'),
+                                         entry[8:10] if kind == 3 else entry[8:12])
+                if code in _LOSSLESS_TIFF:
+                    return None
+                name = _LOSSY_TIFF.get(code, f'code {code}')
+                return f'a TIFF image with {name} compression (lossy or unknown)'
+        return None  # no compression tag: uncompressed
+    except struct.error:
+        return 'a TIFF image whose compression cannot be read (a damaged file?)'
+
+
+def _webp_problem(data: bytes) -> Optional[str]:
+    chunk = data[12:16]
+    if chunk == b'VP8L':
+        return None
+    if chunk == b'VP8X':  # extended: lossless when its image chunk is VP8L
+        if b'VP8L' in data[30:] and b'VP8 ' not in data[30:]:
+            return None
+    return 'a lossy WebP image'
+
+
+def label_format_problem(data: bytes) -> Optional[str]:
+    """What is wrong with the bytes of a label file, judged by their format.
+
+    Label maps hold class indices: a lossy format (JPEG, lossy WebP, JPEG in
+    TIFF) changes the values of the pixels around every edge while keeping
+    them in range, so no later check can notice. The format is read from the
+    bytes (magic numbers), not from the file name.
+
+    Returns:
+        str or None: None for the lossless formats ({names}); otherwise what
+        the bytes are, to follow "label file is".
+    """
+    if data.startswith(b'\x89PNG\r\n\x1a\n') or data.startswith(b'BM') \
+            or data[:6] in (b'GIF87a', b'GIF89a'):
+        return None
+    if len(data) > 2 and data[:1] == b'P' and data[1:2] in b'123456' \
+            and data[2:3] in b' \t\r\n#':
+        return None
+    if data[:4] in (b'II*\x00', b'MM\x00*'):
+        return _tiff_problem(data)
+    if data[:4] == b'RIFF' and data[8:12] == b'WEBP':
+        return _webp_problem(data)
+    if data.startswith(b'\xff\xd8\xff'):
+        return 'a JPEG image (lossy)'
+    if data.startswith(b'\x00\x00\x00\x0cjP  \r\n\x87\n') or data.startswith(b'\xffO\xffQ'):
+        return 'a JPEG 2000 image (possibly lossy)'
+    return 'in an image format that is not known to be lossless'
+
+
+label_format_problem.__doc__ = label_format_problem.__doc__.replace('{names}', _LOSSLESS_NAMES)
+
+
 @TRANSFORMS.register_module()
 class LoadCheckedImageFromFile(LoadImageFromFile):
     """``LoadImageFromFile`` that names the file of a missing or corrupt image.
@@ -179,6 +255,8 @@ class LoadCheckedAnnotations(LoadAnnotations):
     (``reduce_zero_label``, the dataset's ``label_map``), it refuses:
 
     - a label file that is missing, empty or cannot be decoded;
+    - a label file whose bytes are not a lossless image format
+      (:func:`label_format_problem`: a JPEG named ``.png`` is refused);
     - a label with several different channels (a colour-coded label image
       instead of a map of class indices);
     - label values that do not fit ``uint8`` (16-bit files), which the stock
@@ -235,6 +313,14 @@ class LoadCheckedAnnotations(LoadAnnotations):
         data = _read_bytes(path, 'label', self.on_error, self.backend_args)
         label = _decode(data, path, 'label', self.on_error, flag='unchanged',
                         backend=self.imdecode_backend)
+        lossy = label_format_problem(data)
+        if lossy:
+            ext = osp.splitext(path)[1]
+            named = f', although it is named {ext}' if ext.lower() in (
+                '.png', '.bmp', '.gif', '.tif', '.tiff', '.pgm', '.ppm', '.pbm') else ''
+            _fail(self.on_error, path,
+                  f'label file is {lossy}{named}: lossy compression changes the class of the '
+                  f'pixels around edges; save label maps as {_LOSSLESS_NAMES}')
         if label.ndim == 3:
             if label.shape[2] == 1 or (label == label[..., :1]).all():
                 label = label[..., 0]

@@ -1,5 +1,8 @@
 """Broken samples stop with a message naming the file and the problem, or are
-skipped and counted; tools/check_dataset.py lists them all."""
+skipped and counted; tools/check_dataset.py lists them all.
+
+Unit tests of the checked loading transforms themselves are in
+tests/test_datasets/test_transforms.py."""
 import copy
 import os
 import os.path as osp
@@ -15,8 +18,6 @@ from PIL import Image
 import mmseg_attn  # noqa: F401
 from mmseg_attn.datasets import (
     CorruptSampleError,
-    LoadCheckedAnnotations,
-    LoadCheckedImageFromFile,
     make_toy_dataset,
     reset_skipped_samples,
     skipped_samples,
@@ -103,6 +104,12 @@ def _break_16bit(info):
     return info['seg_map_path'], 'do not fit the 0..255'
 
 
+def _break_lossy(info):
+    # a JPEG saved under the label's .png name: values stay in range, edges change
+    Image.fromarray(_label(info['seg_map_path'])).save(info['seg_map_path'], format='JPEG')
+    return info['seg_map_path'], 'label file is a JPEG image (lossy), although it is named .png'
+
+
 BREAKERS = {
     'missing label': _break_missing,
     'corrupt image': _break_corrupt_image,
@@ -112,6 +119,7 @@ BREAKERS = {
     'image and label sizes differ': _break_size,
     'colour label': _break_colour,
     '16-bit label above 255': _break_16bit,
+    'JPEG label named .png': _break_lossy,
 }
 
 
@@ -184,28 +192,6 @@ def test_size_check_uses_original_image_shape_after_resize(toy):
         dataset.prepare_data(0)
 
 
-def test_transform_arguments():
-    with pytest.raises(ValueError, match='on_error'):
-        LoadCheckedAnnotations(on_error='ignore')
-    with pytest.raises(ValueError, match='on_error'):
-        LoadCheckedImageFromFile(on_error=None)
-    with pytest.raises(ValueError, match='num_classes'):
-        LoadCheckedAnnotations(num_classes=0)
-    with pytest.raises(TypeError, match='ignore_index'):
-        LoadCheckedAnnotations(ignore_index='255')
-    assert LoadCheckedImageFromFile(ignore_empty=True).on_error == 'skip'
-    assert "on_error='raise'" in repr(LoadCheckedAnnotations(num_classes=19))
-
-
-def test_error_survives_pickling():
-    """Dataloader workers send exceptions to the main process."""
-    import pickle
-    err = CorruptSampleError('label file does not exist: x.png', 'x.png', 'label file does not '
-                             'exist')
-    back = pickle.loads(pickle.dumps(err))
-    assert (str(back), back.path, back.problem) == (str(err), err.path, err.problem)
-
-
 def test_check_dataset_lists_every_problem_under_python_O(toy):
     """All problems of a dataset in one scan, exit code 1; no assert is relied on."""
     dataset = _dataset('cityscapes', toy)
@@ -239,10 +225,12 @@ def test_check_dataset_on_config_with_stock_loaders(toy, capsys):
     tool = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(tool)
     dataset = _dataset('cityscapes', toy)
-    path, problem = _break_corrupt_label(dataset.get_data_info(2))
+    broken = [_break_corrupt_label(dataset.get_data_info(2)),
+              _break_lossy(dataset.get_data_info(0))]
     config = osp.join(REPO_ROOT, 'configs/demo/bisenet_r18_1xb4-400_toy-cityscapes-128x128.py')
     assert tool.main([config, '--jobs', '2', '--cfg-options',
                       f'train_dataloader.dataset.data_root={toy}']) == 1
     out = capsys.readouterr().out
-    assert f'{path}: {problem}' in out
-    assert '1 problem(s) in 1 file(s) among 3 samples' in out
+    for path, problem in broken:
+        assert f'{path}: {problem}' in out, out
+    assert '2 problem(s) in 2 file(s) among 3 samples' in out

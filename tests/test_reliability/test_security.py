@@ -1,14 +1,18 @@
 """No code of the package or its tools unpickles a user's file except through
-the weights_only loader of mmseg_attn.compat.
+the weights_only loader of mmseg_attn.security (re-exported by mmseg_attn.compat).
 
 The scan reads the source (AST) of ``mmseg_attn/``, ``tools/`` and
 ``configs/`` and fails on any new call that could run code from a file:
 ``torch.load`` without ``weights_only=True``, ``pickle``/``dill``/
 ``joblib``/``marshal``/``shelve`` loads, ``np.load(allow_pickle=True)``,
 mmengine's generic ``load`` (``.pkl`` and full YAML), ``yaml.load`` without a
-safe loader, and additions to torch's allow-list outside compat. The one
-exception is :func:`mmseg_attn.compat.rewrite_trusted_checkpoint`, reached
-only through ``tools/model_converters/upgrade_checkpoint.py --trust``.
+safe loader, and changes of torch's allow-list outside
+``mmseg_attn/security/allowlist.py``. The one exception is
+:func:`mmseg_attn.security.checkpoint.rewrite_trusted_checkpoint`, reached only
+through ``tools/model_converters/upgrade_checkpoint.py --trust``.
+
+The behaviour of the loaders (every mmengine scheme, hostile files, config
+text in checkpoints) is tested in tests/test_security/.
 """
 import ast
 import os
@@ -20,7 +24,11 @@ from tests.utils import REPO_ROOT
 SCANNED = ('mmseg_attn', 'tools', 'configs')
 
 #: (file, function) allowed to unpickle without weights_only.
-TRUSTED = {('mmseg_attn/compat.py', 'rewrite_trusted_checkpoint')}
+TRUSTED = {('mmseg_attn/security/checkpoint.py', 'rewrite_trusted_checkpoint')}
+#: The one module that may change torch's allow-list.
+ALLOW_LIST_MODULE = 'mmseg_attn/security/allowlist.py'
+ALLOW_LIST_CALLS = ('add_safe_globals', 'clear_safe_globals', 'safe_globals')
+TRUSTED_FILE = next(iter(TRUSTED))[0]
 
 #: Modules whose loading functions unpickle or run code from a file.
 UNSAFE_MODULES = {'pickle', '_pickle', 'cPickle', 'dill', 'joblib', 'marshal', 'shelve',
@@ -113,8 +121,8 @@ class _Scanner(ast.NodeVisitor):
                 self._flag(node, f'{name}() without a SafeLoader')
         elif name in ('yaml.unsafe_load', 'yaml.full_load', 'yaml.unsafe_load_all'):
             self._flag(node, f'{name}() constructs arbitrary objects')
-        elif name.endswith('add_safe_globals') and self.path != 'mmseg_attn/compat.py':
-            self._flag(node, 'torch allow-list extended outside mmseg_attn/compat.py')
+        elif name.rpartition('.')[2] in ALLOW_LIST_CALLS and self.path != ALLOW_LIST_MODULE:
+            self._flag(node, f'torch allow-list changed outside {ALLOW_LIST_MODULE}')
         if _is_const(_keyword(node, 'weights_only'), False):
             self._flag(node, f'{name}() with weights_only=False')
         self.generic_visit(node)
@@ -138,7 +146,8 @@ def _files() -> List[str]:
 
 def test_no_unsafe_unpickling_in_package_tools_and_configs():
     files = _files()
-    assert 'mmseg_attn/compat.py' in files and len(files) > 30
+    assert {'mmseg_attn/compat.py', ALLOW_LIST_MODULE, TRUSTED_FILE} <= set(files)
+    assert len(files) > 30
     found = []
     for path in files:
         with open(osp.join(REPO_ROOT, path), encoding='utf-8') as f:
@@ -168,6 +177,8 @@ def test_scanner_catches_each_unsafe_form():
         'from torch.hub import load_state_dict_from_url\nload_state_dict_from_url(u)':
             'weights_only',
         'import torch\ntorch.serialization.add_safe_globals([X])': 'allow-list',
+        'import torch\ntorch.serialization.clear_safe_globals()': 'allow-list',
+        'from torch.serialization import safe_globals\nsafe_globals([X])': 'allow-list',
     }
     for source, what in unsafe.items():
         found = scan_source(source, 'tools/x.py')
@@ -180,20 +191,24 @@ def test_scanner_catches_each_unsafe_form():
 
 
 def test_only_trusted_rewrite_unpickles_and_only_behind_trust():
-    with open(osp.join(REPO_ROOT, 'mmseg_attn/compat.py'), encoding='utf-8') as f:
-        compat = f.read()
+    with open(osp.join(REPO_ROOT, TRUSTED_FILE), encoding='utf-8') as f:
+        source = f.read()
     # the trusted rewrite is the one weights_only=False of the package...
-    elsewhere = scan_source(compat, 'mmseg_attn/other.py')
-    assert [what for _, _, what in elsewhere] == [
-        'torch.load() with weights_only=False',
-        'torch allow-list extended outside mmseg_attn/compat.py']
-    assert scan_source(compat, 'mmseg_attn/compat.py') == []
-    # ...and is called only by the upgrade tool, which demands --trust
+    elsewhere = scan_source(source, 'mmseg_attn/other.py')
+    assert [what for _, _, what in elsewhere] == ['torch.load() with weights_only=False']
+    assert scan_source(source, TRUSTED_FILE) == []
+    # ...the allow-list changes only in its module...
+    with open(osp.join(REPO_ROOT, ALLOW_LIST_MODULE), encoding='utf-8') as f:
+        allowlist = f.read()
+    assert scan_source(allowlist, ALLOW_LIST_MODULE) == []
+    assert scan_source(allowlist, 'mmseg_attn/other.py')
+    # ...and the rewrite is called only by the upgrade tool, which demands --trust
     callers: Set[str] = set()
     for path in _files():
         with open(osp.join(REPO_ROOT, path), encoding='utf-8') as f:
-            if 'rewrite_trusted_checkpoint(' in f.read() and path != 'mmseg_attn/compat.py':
-                callers.add(path)
+            text = f.read()
+        if 'rewrite_trusted_checkpoint(' in text and path not in (TRUSTED_FILE, ):
+            callers.add(path)
     assert callers == {'tools/model_converters/upgrade_checkpoint.py'}
     with open(osp.join(REPO_ROOT, 'tools/model_converters/upgrade_checkpoint.py')) as f:
         tool = f.read()

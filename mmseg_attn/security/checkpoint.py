@@ -1,0 +1,585 @@
+"""Checkpoint files are data: secure loading through every mmengine scheme.
+
+- :func:`load_checkpoint_file` loads a local file with ``weights_only=True``
+  after checking what the file is: an empty file, a text or HTML page, a
+  Git LFS pointer, random bytes, a truncated or altered zip archive (each
+  member's CRC-32 is verified, which torch itself does not do) are refused
+  with :class:`CorruptCheckpointError`; a file whose pickle names globals
+  outside the allow-list is refused with :class:`UnsafeCheckpointError`
+  before torch unpickles anything. Both name the file.
+- :func:`secure_checkpoint_loader` wraps every loader that
+  :class:`~mmengine.runner.CheckpointLoader` hands out (local files,
+  ``http(s)://``, ``open-mmlab://``, ``torchvision://``, ``mmcls://``,
+  ``pavi://``, ``s3://``, ``petrel://`` and any scheme registered later):
+  every ``torch.load`` in it runs with ``weights_only=True`` whatever the
+  loader passes and whatever ``TORCH_FORCE_NO_WEIGHTS_ONLY_LOAD`` says, and
+  the loaded checkpoint is made inert: ``meta['config']`` (which
+  ``Runner.resume`` executes) is dropped and the config texts that mmengine's
+  inferencer executes (``meta['cfg']``,
+  ``message_hub['runtime_info']['cfg']``) are replaced by their data (see
+  :mod:`mmseg_attn.security.config_text`).
+"""
+import _compat_pickle
+import contextlib
+import copyreg
+import errno
+import functools
+import os
+import os.path as osp
+import pickle
+import pickletools
+import re
+import sys
+import threading
+import warnings
+import zipfile
+from typing import Any, Callable, Iterable, List, Optional, Set, Tuple
+from urllib.parse import urlparse
+
+import numpy as np
+import torch
+from mmengine.logging.history_buffer import HistoryBuffer
+from mmengine.runner import checkpoint as mmengine_checkpoint
+from mmengine.runner.checkpoint import CheckpointLoader
+
+from .allowlist import (
+    allowed_global_names,
+    history_buffer_reducer,
+    install_allow_list,
+    resolve_numpy,
+)
+from .atomic import atomic_open
+from .config_text import safe_config_text
+
+__all__ = [
+    'CheckpointError', 'CorruptCheckpointError', 'UnsafeCheckpointError', 'UpgradeError',
+    'find_unloadable_objects', 'load_checkpoint_file', 'load_url', 'pickle_globals',
+    'rewrite_trusted_checkpoint', 'sanitize_checkpoint', 'secure_checkpoint_loader',
+    'setup_secure_checkpoint_loading', 'weights_only_loads'
+]
+
+UPGRADE_ADVICE = (
+    'If it is a checkpoint of an mmengine run made without mmseg_attn and you trust its source, '
+    'rewrite it once with `python tools/model_converters/upgrade_checkpoint.py SRC DST --trust` '
+    'and load DST.')
+
+
+class CheckpointError(Exception):
+    """A checkpoint could not be loaded; the message names the file and the problem.
+
+    Attributes:
+        filename (str): The file (or URL) at fault.
+        problem (str): What is wrong with it.
+    """
+    prefix = 'Cannot load the checkpoint'
+
+    def __init__(self, filename: str, problem: str, note: str = '') -> None:
+        self.filename, self.problem, self.note = filename, problem, note
+        where = f' ({note})' if note else ''
+        super().__init__(f'{self.prefix} {filename!r}{where}: {problem}')
+
+    def __reduce__(self):
+        return type(self), (self.filename, self.problem, self.note)
+
+
+class UnsafeCheckpointError(CheckpointError, pickle.UnpicklingError):
+    """A checkpoint holds pickled objects outside the allow-list (nothing of it ran)."""
+    prefix = 'Refused to load the checkpoint'
+
+
+class CorruptCheckpointError(CheckpointError, ValueError):
+    """A file is not a checkpoint, is damaged, or holds values that no
+    checkpoint writer produces."""
+
+
+class UpgradeError(CheckpointError):
+    """:func:`rewrite_trusted_checkpoint` could not make a checkpoint load securely."""
+    prefix = 'Did not write'
+
+
+def _unsafe(filename: str, names: Iterable[str], note: str = '') -> UnsafeCheckpointError:
+    names = sorted(names)
+    shown = ', '.join(names[:8]) + (', ...' if len(names) > 8 else '')
+    return UnsafeCheckpointError(
+        filename, f'it holds pickled objects outside the allow-list of mmseg_attn.compat '
+        f'({shown}). Loading it could run arbitrary code, so nothing from it was executed. '
+        + UPGRADE_ADVICE, note)
+
+
+# ---------------------------------------------------------------- what is the file?
+
+_ZIP_MAGIC = b'PK\x03\x04'
+#: The first pickle of torch's legacy (pre-1.6, non-zip) format: its magic number.
+_LEGACY_MAGIC = pickle.dumps(0x1950a86a20f9469cfc6c, protocol=2)
+_ANSI = re.compile(r'\x1b\[[0-9;]*m')
+
+
+def _text_problem(head: bytes) -> Optional[str]:
+    try:
+        text = head.decode('utf-8')
+    except UnicodeDecodeError as e:
+        if e.start < len(head) - 4:  # not just a character cut at the end
+            return None
+        text = head[:e.start].decode('utf-8')
+    if not text or '\x00' in text:
+        return None
+    printable = sum(c.isprintable() or c in '\n\r\t' for c in text)
+    if printable < 0.95 * len(text):
+        return None
+    lowered = text.lstrip().lower()
+    if lowered.startswith('version https://git-lfs'):
+        return 'it is a Git LFS pointer, not the checkpoint itself: fetch it with `git lfs pull`'
+    if lowered.startswith(('<!doctype html', '<html')):
+        return ('it is an HTML page, not a checkpoint (a failed download: an error or login '
+                'page?)')
+    first = text.strip().splitlines()[0] if text.strip() else ''
+    return f'it is a text file, not a checkpoint (it begins with {first[:60]!r})'
+
+
+def _format_problem(head: bytes, path: str) -> Optional[str]:
+    """What ``head`` (the first bytes of a file) is, when it is not torch's format."""
+    if head.startswith(_ZIP_MAGIC) or head.startswith(_LEGACY_MAGIC):
+        return None
+    if path.endswith('.safetensors'):
+        return None  # torch.load reads these through safetensors, which runs no code
+    if head.startswith(b'PK\x05\x06'):
+        return 'it is an empty zip archive, not a checkpoint'
+    if head.startswith(b'\x1f\x8b'):
+        return 'it is gzip-compressed, not a torch checkpoint (decompress it first)'
+    if head.startswith(b'\x89HDF\r\n\x1a\n'):
+        return 'it is an HDF5 file (Keras or TensorFlow weights?), not a torch checkpoint'
+    if head.startswith(b'\x93NUMPY'):
+        return 'it is a numpy .npy file, not a torch checkpoint'
+    if head[257:262] == b'ustar':
+        return ('it is a tar archive, not a checkpoint that this torch writes (torch < 0.4 '
+                'wrote tar files: re-save it with a current torch)')
+    if head[:1] == b'\x80' and head[1:2] in (b'\x02', b'\x03', b'\x04', b'\x05'):
+        return ('it is a plain Python pickle, not a torch checkpoint; it was not unpickled '
+                '(unpickling can run code)')
+    if len(head) > 9 and head[8:9] == b'{' and int.from_bytes(head[:8], 'little') < 1 << 30:
+        return ('it looks like a safetensors file: give it the .safetensors extension or load '
+                'it with safetensors.torch.load_file')
+    text = _text_problem(head)
+    if text:
+        return text
+    return ('it is not a torch checkpoint: neither a zip archive (the format of torch.save) nor '
+            f'a legacy torch file (it begins with the bytes {head[:8].hex(" ")})')
+
+
+def _check_zip(path: str, filename: str, note: str) -> bytes:
+    """Verify the archive (names, storage, every CRC-32) and return its data.pkl."""
+
+    def corrupt(problem):
+        return CorruptCheckpointError(filename, problem, note)
+
+    try:
+        with zipfile.ZipFile(path) as archive:
+            infos = archive.infolist()
+            names = [info.filename for info in infos]
+            if len(set(names)) != len(names):
+                raise corrupt('its zip archive holds several members of the same name')
+            pickles = [i for i in infos if i.filename.endswith('/data.pkl')]
+            if len(pickles) != 1:
+                raise corrupt('it is a zip archive without the one data.pkl of a checkpoint '
+                              'written by torch.save')
+            for info in infos:
+                if info.compress_type != zipfile.ZIP_STORED or info.flag_bits & 0x1:
+                    raise corrupt(f'its member {info.filename!r} is compressed or encrypted, '
+                                  'which torch.save never writes')
+                with archive.open(info) as member:  # zipfile checks the CRC-32 at the end
+                    while member.read(1 << 22):
+                        pass
+            return archive.read(pickles[0])
+    except CheckpointError:
+        raise
+    except OSError as e:
+        if e.errno not in (None, errno.EINVAL):  # EINVAL: a seek to an offset it holds
+            raise
+        raise corrupt(f'its zip archive is damaged ({e}): the file was truncated or altered '
+                      '(an interrupted download or copy?)') from None
+    except Exception as e:  # BadZipFile, EOFError, struct.error, ValueError, ...
+        raise corrupt(f'its zip archive is damaged ({type(e).__name__}: {e}): the file was '
+                      'truncated or altered (an interrupted download or copy?)') from None
+
+
+def pickle_globals(data) -> Set[str]:
+    """Every global that one pickle (bytes or a file object) refers to, read
+    without unpickling anything, with the name mapping of torch's unpickler.
+
+    Raises:
+        ValueError: The bytes are not a complete pickle.
+    """
+    found: Set[str] = set()
+    strings: List[str] = []
+    for op, arg, _ in pickletools.genops(data):
+        if op.name == 'GLOBAL':
+            module, _, name = arg.partition(' ')
+            if (module, name) in _compat_pickle.NAME_MAPPING:
+                module, name = _compat_pickle.NAME_MAPPING[(module, name)]
+            else:
+                module = _compat_pickle.IMPORT_MAPPING.get(module, module)
+            found.add(f'{module}.{name}')
+        elif op.name == 'STACK_GLOBAL':
+            found.add('.'.join(str(s) for s in strings[-2:]))
+        elif op.name in ('SHORT_BINUNICODE', 'BINUNICODE', 'BINUNICODE8', 'UNICODE'):
+            strings.append(arg)
+    return found
+
+
+def _legacy_globals(path: str, filename: str, note: str) -> Set[str]:
+    found: Set[str] = set()
+    with open(path, 'rb') as f:
+        try:
+            for _ in range(5):  # magic, protocol, sys_info, the object, storage keys
+                found |= pickle_globals(f)
+        except Exception as e:
+            raise CorruptCheckpointError(
+                filename, f'its legacy torch format is damaged ({type(e).__name__}: {e})',
+                note) from None
+    return found
+
+
+def _torch_detail(error: BaseException) -> str:
+    text = _ANSI.sub('', str(error))
+    if 'WeightsUnpickler error:' in text:
+        text = text.split('WeightsUnpickler error:', 1)[1]
+    text = text.split('Check the documentation of torch.load')[0].strip()
+    text = ' '.join(text.split('\n\n')[-1].split())  # torch's advice comes first
+    return f'{type(error).__name__}: {text[:300]}'
+
+
+def _is_data_error(error: BaseException) -> bool:
+    """Whether an exception of torch.load comes from the file's contents
+    (rather than from ``map_location``, memory or the file system)."""
+    if isinstance(error, (MemoryError, KeyboardInterrupt, SystemExit)):
+        return False
+    if isinstance(error, OSError) and error.errno is not None:
+        return False
+    if isinstance(error, RuntimeError) and 'Attempting to deserialize object on' in str(error):
+        return False  # map_location names a device that this machine lacks
+    return isinstance(error, Exception)
+
+
+# ------------------------------------------------------------- weights_only, always
+
+_FORCE = 'TORCH_FORCE_WEIGHTS_ONLY_LOAD'
+_NO_FORCE = 'TORCH_FORCE_NO_WEIGHTS_ONLY_LOAD'
+_guard_lock = threading.Lock()
+_guard_depth = 0
+_saved_environ: dict = {}
+
+
+@contextlib.contextmanager
+def weights_only_loads():
+    """Every ``torch.load`` in this process runs with ``weights_only=True`` inside.
+
+    torch gives ``TORCH_FORCE_WEIGHTS_ONLY_LOAD=1`` precedence over any
+    ``weights_only`` argument, and ``TORCH_FORCE_NO_WEIGHTS_ONLY_LOAD=1``
+    turns the default (not an explicit argument) off. Inside this context the
+    first is set and the second removed, so a loader that calls
+    ``torch.load(f)`` without arguments (mmengine's ``open-mmlab://``,
+    ``pavi://``, ``s3://`` loaders, torch.hub's download path, any scheme
+    registered later) cannot unpickle code; both are restored on exit. The
+    context nests and is shared by threads (the last one out restores).
+    """
+    global _guard_depth, _saved_environ
+    with _guard_lock:
+        if _guard_depth == 0:
+            _saved_environ = {key: os.environ.get(key) for key in (_FORCE, _NO_FORCE)}
+            os.environ[_FORCE] = '1'
+            os.environ.pop(_NO_FORCE, None)
+        _guard_depth += 1
+    try:
+        install_allow_list()
+        yield
+    finally:
+        with _guard_lock:
+            _guard_depth -= 1
+            if _guard_depth == 0:
+                for key, value in _saved_environ.items():
+                    if value is None:
+                        os.environ.pop(key, None)
+                    else:
+                        os.environ[key] = value
+
+
+# ------------------------------------------------------------------------ loading
+
+def load_checkpoint_file(filename: str, map_location=None, note: str = ''):
+    """Load a local checkpoint file with ``weights_only=True``, after checking it.
+
+    Args:
+        filename (str): Path of a local checkpoint file (``~`` is expanded).
+        map_location: As for :func:`torch.load`. Defaults to None.
+        note (str): Said after the file name in errors (e.g. the URL it was
+            downloaded from). Defaults to ''.
+
+    Returns:
+        The checkpoint, with numpy arrays and dtypes as plain numpy objects.
+
+    Raises:
+        FileNotFoundError: The file does not exist.
+        IsADirectoryError: It is a directory.
+        CorruptCheckpointError: It is empty, not a checkpoint (text, HTML,
+            Git LFS pointer, another format, random bytes), damaged
+            (truncated, altered: every zip member's CRC-32 is checked), or
+            holds values that the allow-list refuses.
+        UnsafeCheckpointError: Its pickle names objects outside the
+            allow-list; nothing of it was unpickled.
+    """
+    path = osp.expanduser(str(filename))
+    if osp.isdir(path):
+        raise IsADirectoryError(f'checkpoint {filename!r} is a directory, not a checkpoint file')
+    if not osp.exists(path):
+        raise FileNotFoundError(f'checkpoint file {filename!r} does not exist')
+    if osp.getsize(path) == 0:
+        raise CorruptCheckpointError(filename, 'it is empty (0 bytes): an interrupted copy or '
+                                     'download?', note)
+    with open(path, 'rb') as f:
+        head = f.read(4096)
+    problem = _format_problem(head, path)
+    if problem:
+        raise CorruptCheckpointError(filename, problem, note)
+    if head.startswith(_ZIP_MAGIC):
+        names = pickle_globals_or_corrupt(_check_zip(path, filename, note), filename, note)
+    elif head.startswith(_LEGACY_MAGIC):
+        names = _legacy_globals(path, filename, note)
+    else:  # .safetensors
+        names = set()
+    with weights_only_loads():
+        foreign = names - allowed_global_names()
+        if foreign:
+            raise _unsafe(filename, foreign, note)
+        try:
+            checkpoint = torch.load(path, map_location=map_location, weights_only=True)
+        except Exception as e:
+            if not _is_data_error(e):
+                raise
+            raise CorruptCheckpointError(
+                filename, f'it holds data that the secure loader refuses ({_torch_detail(e)})',
+                note) from None
+    try:
+        return resolve_numpy(checkpoint)
+    except ValueError as e:
+        raise CorruptCheckpointError(filename, str(e), note) from None
+
+
+def pickle_globals_or_corrupt(data: bytes, filename: str, note: str = '') -> Set[str]:
+    try:
+        return pickle_globals(data)
+    except Exception as e:
+        raise CorruptCheckpointError(filename, f'its data.pkl is not a complete pickle ({e})',
+                                     note) from None
+
+
+def load_url(url: str, model_dir: Optional[str] = None, map_location=None,
+             progress: bool = True, check_hash: bool = False, file_name: Optional[str] = None,
+             weights_only: bool = True):
+    """torch.hub's ``load_state_dict_from_url`` (download once into
+    ``model_dir``, default ``<torch hub dir>/checkpoints``), loading the file
+    with :func:`load_checkpoint_file`.
+
+    mmengine's ``http(s)://``, ``open-mmlab://``, ``torchvision://`` and
+    ``mmcls://`` loaders download through this function (it replaces
+    ``mmengine.runner.checkpoint.load_url``). ``weights_only`` is accepted
+    for the signature and always True.
+    """
+    from torch.hub import HASH_REGEX, download_url_to_file, get_dir
+    if model_dir is None:
+        model_dir = osp.join(get_dir(), 'checkpoints')
+    os.makedirs(model_dir, exist_ok=True)
+    name = file_name or osp.basename(urlparse(url).path)
+    cached = osp.join(model_dir, name)
+    if not osp.exists(cached):
+        sys.stderr.write(f'Downloading: "{url}" to {cached}\n')
+        match = HASH_REGEX.search(name) if check_hash else None
+        download_url_to_file(url, cached, match.group(1) if match else None, progress=progress)
+    return load_checkpoint_file(
+        cached, map_location,
+        note=f'downloaded from {url}; delete the file to download it again')
+
+
+def _from_loader_error(filename: str, error: pickle.UnpicklingError) -> CheckpointError:
+    """A refusal of torch inside a scheme's own loader, named after the checkpoint."""
+    found = re.findall(r'GLOBAL (\S+) (?:was not an allowed global|whose module \S+ is blocked)',
+                       _ANSI.sub('', str(error)))
+    if found:
+        return _unsafe(filename, found)
+    return CorruptCheckpointError(
+        filename, f'it holds data that the secure loader refuses ({_torch_detail(error)})')
+
+
+def sanitize_checkpoint(checkpoint: Any, filename: str) -> Any:
+    """Make a loaded checkpoint inert for mmengine.
+
+    Drops ``meta['config']`` (``Runner.resume`` runs it as a Python config to
+    read the old ``gpu_ids``) and replaces ``meta['cfg']`` and
+    ``message_hub['runtime_info']['cfg']`` (mmengine's inferencer runs them as
+    a Python config when no config is given) by
+    :func:`~mmseg_attn.security.config_text.safe_config_text`. Numpy objects
+    are made plain.
+    """
+    try:
+        checkpoint = resolve_numpy(checkpoint)
+    except ValueError as e:
+        raise CorruptCheckpointError(filename, str(e)) from None
+    if not isinstance(checkpoint, dict):
+        return checkpoint
+    meta = checkpoint.get('meta')
+    if isinstance(meta, dict):
+        meta.pop('config', None)
+        if isinstance(meta.get('cfg'), str):
+            meta['cfg'] = safe_config_text(meta['cfg'], filename, "meta['cfg']")
+    hub = checkpoint.get('message_hub')
+    info = hub.get('runtime_info') if isinstance(hub, dict) else None
+    if isinstance(info, dict) and isinstance(info.get('cfg'), str):
+        info['cfg'] = safe_config_text(info['cfg'], filename,
+                                       "message_hub['runtime_info']['cfg']")
+    return checkpoint
+
+
+def secure_checkpoint_loader(loader: Callable) -> Callable:
+    """Wrap a :class:`~mmengine.runner.CheckpointLoader` scheme loader.
+
+    Inside, every ``torch.load`` runs with ``weights_only=True``
+    (:func:`weights_only_loads`); torch's refusals become
+    :class:`UnsafeCheckpointError` / :class:`CorruptCheckpointError` naming
+    the checkpoint; the result goes through :func:`sanitize_checkpoint`.
+    Name, docstring and signature stay the loader's.
+    """
+    if getattr(loader, '_mmseg_attn_secure', False):
+        return loader
+
+    @functools.wraps(loader)
+    def secured(filename, map_location=None, *args, **kwargs):
+        with weights_only_loads():
+            try:
+                checkpoint = loader(filename, map_location, *args, **kwargs)
+            except CheckpointError:
+                raise
+            except pickle.UnpicklingError as e:
+                raise _from_loader_error(filename, e) from None
+        return sanitize_checkpoint(checkpoint, filename)
+
+    secured._mmseg_attn_secure = True
+    return secured
+
+
+def load_from_local(filename: str, map_location=None):
+    """mmengine's local scheme (``load_from``, ``--resume``, ``tools/test.py
+    CKPT``) through :func:`load_checkpoint_file`."""
+    return load_checkpoint_file(filename, map_location)
+
+
+def _secure_dispatch(get_loader: Callable) -> Callable:
+    """``CheckpointLoader._get_checkpoint_loader`` handing out secured loaders."""
+
+    @functools.wraps(get_loader)
+    def _get_checkpoint_loader(cls, path):
+        loader = get_loader(cls, path)
+        return None if loader is None else secure_checkpoint_loader(loader)
+
+    _get_checkpoint_loader._mmseg_attn_secure = True
+    return _get_checkpoint_loader
+
+
+def setup_secure_checkpoint_loading() -> None:
+    """Install the reducer, the allow-list and the secure mmengine loaders.
+
+    - ``HistoryBuffer`` pickles as its arrays and ``max_length``
+      (:mod:`copyreg`), so new checkpoints hold no ``getattr``;
+    - the validating rebuild functions are allow-listed
+      (:mod:`mmseg_attn.security.allowlist`);
+    - the local scheme is :func:`load_from_local`, and
+      ``mmengine.runner.checkpoint.load_url`` is :func:`load_url`;
+    - ``CheckpointLoader._get_checkpoint_loader`` (the dispatch through the
+      table of registered schemes) hands out every loader wrapped by
+      :func:`secure_checkpoint_loader`, schemes registered later included.
+
+    Idempotent; called when ``mmseg_attn`` is imported. Where torch cannot
+    register validating functions (torch < 2.5) mmengine keeps loading the
+    way it does with that torch, and a warning says so.
+    """
+    copyreg.pickle(HistoryBuffer, history_buffer_reducer)
+    if not hasattr(torch.serialization, 'add_safe_globals') or not install_allow_list():
+        warnings.warn(
+            f'mmseg_attn: torch {torch.__version__} cannot allow-list validating rebuild '
+            'functions for weights_only loading (torch >= 2.5 can); checkpoints load the way '
+            'mmengine loads them with this torch. Use torch >= 2.5 for secure loading.',
+            stacklevel=2)
+        return
+    CheckpointLoader.register_scheme(prefixes='', force=True)(load_from_local)
+    mmengine_checkpoint.load_url = load_url
+    current = CheckpointLoader.__dict__['_get_checkpoint_loader'].__func__
+    if not getattr(current, '_mmseg_attn_secure', False):
+        CheckpointLoader._get_checkpoint_loader = classmethod(_secure_dispatch(current))
+
+
+# -------------------------------------------------------------- trusted rewriting
+
+_PLAIN = (str, bytes, bytearray, int, float, complex, bool, type(None), torch.Tensor, torch.Size,
+          torch.dtype, torch.device, HistoryBuffer)
+
+
+def find_unloadable_objects(obj: Any, limit: int = 5) -> List[Tuple[str, str]]:
+    """``(where, type)`` of objects that ``weights_only`` loading refuses.
+
+    Walks dicts, lists, tuples and sets; accepts tensors, numbers, strings,
+    ``HistoryBuffer`` and numeric numpy arrays, scalars and dtypes.
+    """
+    found: List[Tuple[str, str]] = []
+    seen: Set[int] = set()
+    stack = [('checkpoint', obj)]
+    while stack and len(found) < limit:
+        where, value = stack.pop()
+        if id(value) in seen:
+            continue
+        seen.add(id(value))
+        if isinstance(value, (np.ndarray, np.generic, np.dtype)):
+            kind = value.kind if isinstance(value, np.dtype) else value.dtype.kind
+            if kind not in 'biufc':
+                found.append((where, f'numpy {type(value).__name__} of dtype kind {kind!r}'))
+        elif isinstance(value, dict):
+            for key, item in reversed(list(value.items())):
+                if not isinstance(key, (str, int, float, bool, type(None), tuple)):
+                    found.append((f'a key of {where}', _type_name(key)))
+                stack.append((f'{where}[{key!r}]', item))
+        elif isinstance(value, (list, tuple, set, frozenset)):
+            stack.extend((f'{where}[{i}]', item) for i, item in reversed(list(enumerate(value))))
+        elif not isinstance(value, _PLAIN) or type(value).__module__ not in (
+                'builtins', 'torch', 'torch.nn.parameter', 'mmengine.logging.history_buffer'):
+            found.append((where, _type_name(value)))
+    return found
+
+
+def _type_name(value) -> str:
+    return f'{type(value).__module__}.{type(value).__qualname__}'
+
+
+def rewrite_trusted_checkpoint(src: str, dst: str) -> None:
+    """Re-save a checkpoint that the user trusts in the allow-listed format.
+
+    This is the only place where mmseg_attn unpickles a file without
+    ``weights_only``; it runs only on an explicit request naming the file.
+    ``dst`` is written atomically and only if it then loads with
+    :func:`load_checkpoint_file`; otherwise it is not written and
+    :class:`UpgradeError` names the objects that block it.
+    """
+    checkpoint = torch.load(src, map_location='cpu', weights_only=False)
+
+    def verify(tmp: str) -> None:
+        try:
+            load_checkpoint_file(tmp, 'cpu')
+        except CheckpointError as e:
+            blockers = find_unloadable_objects(checkpoint)
+            if blockers:
+                listed = '; '.join(f'{where} is a {kind}' for where, kind in blockers)
+                why = (f'{listed}. weights_only loading refuses such objects (they could run '
+                       'code), and mmseg_attn cannot convert them: remove them or replace them '
+                       'by plain data (tensors, numbers, strings, lists, dicts) and save again')
+            else:
+                why = f'the rewritten file still does not load securely: {e.problem}'
+            raise UpgradeError(dst, why, note=f'from {src}') from None
+
+    with atomic_open(dst, verify=verify) as f:
+        torch.save(checkpoint, f)
