@@ -32,8 +32,6 @@ import tempfile
 import time
 from typing import Callable, List, Optional
 
-from mmengine.fileio.backends import LocalBackend
-
 try:
     import fcntl
 except ImportError:  # Windows
@@ -190,6 +188,7 @@ def setup_atomic_local_writes() -> None:
     created, an existing file replaced); only the way the bytes reach the
     disk changes.
     """
+    from mmengine.fileio.backends import LocalBackend
     _atomic_put.__doc__ = LocalBackend.put.__doc__ if LocalBackend.put is not _atomic_put \
         else _atomic_put.__doc__
     _atomic_put_text.__doc__ = LocalBackend.put_text.__doc__ \

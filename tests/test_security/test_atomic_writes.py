@@ -2,12 +2,15 @@
 permissions respected, errors naming the target, no temporaries piling up."""
 import errno
 import io
+import json
 import os
 import os.path as osp
+import shutil
 import signal
 import stat
 import subprocess
 import sys
+import tempfile
 import textwrap
 import time
 
@@ -128,24 +131,58 @@ def test_existing_mode_is_kept(tmp_path):
     assert stat.S_IMODE(target.stat().st_mode) == 0o640
 
 
-@pytest.mark.skipif(os.geteuid() == 0, reason='root may write read-only files and folders')
-def test_read_only_target_and_folder_raise_naming_the_target(tmp_path):
-    target = tmp_path / 'frozen.pth'
-    target.write_bytes(b'keep me')
-    os.chmod(target, 0o444)
-    with pytest.raises(PermissionError) as info:  # as a plain open(path, 'wb') does
-        save_checkpoint(dict(a=1), str(target))
-    assert info.value.filename == str(target)
-    assert target.read_bytes() == b'keep me'
-    folder = tmp_path / 'read_only'
-    folder.mkdir()
-    os.chmod(folder, 0o555)
+# tries atomic_write_bytes on each path and reports the error (as another user)
+WRITE_EACH = textwrap.dedent('''
+    import json, sys, types
+    atomic = types.ModuleType('atomic')  # its source comes on stdin (stdlib only)
+    exec(compile(sys.stdin.read(), 'atomic.py', 'exec'), atomic.__dict__)
+    errors = {}
+    for path in sys.argv[1:]:
+        try:
+            atomic.atomic_write_bytes(b'new', path)
+            errors[path] = None
+        except OSError as e:
+            errors[path] = [type(e).__name__, e.filename, str(e)]
+    print(json.dumps(errors))
+''')
+
+
+def test_read_only_target_and_folder_raise_naming_the_target():
+    """As with a plain open(path, 'wb'): a 0444 file and a read-only folder
+    raise PermissionError naming the target, and nothing changes. root may
+    write both, so as root the writes run in a child process as 'nobody'."""
+    folder = tempfile.mkdtemp(prefix='atomic_perm_')
     try:
-        with pytest.raises(PermissionError) as info:
-            atomic_write_bytes(b'x', str(folder / 'iter_1.pth'))
-        assert info.value.filename == str(folder / 'iter_1.pth') and '.tmp' not in str(info.value)
+        os.chmod(folder, 0o777)
+        frozen = osp.join(folder, 'frozen.pth')
+        with open(frozen, 'wb') as f:
+            f.write(b'keep me')
+        os.chmod(frozen, 0o444)
+        locked = osp.join(folder, 'read_only')
+        os.mkdir(locked, 0o555)
+        os.chmod(locked, 0o555)
+        targets = [frozen, osp.join(locked, 'iter_1.pth')]
+        python, nobody = sys.executable, {}
+        if os.geteuid() == 0:  # the system's python: 'nobody' may not reach ours
+            python = next((p for p in ('/usr/bin/python3', '/usr/local/bin/python3')
+                           if osp.isfile(p)), None)
+            if python is None:
+                pytest.skip('no system python to run as an unprivileged user')
+            nobody = dict(preexec_fn=lambda: (os.setgid(65534), os.setuid(65534)))
+        with open(ATOMIC) as f:
+            source = f.read()
+        result = subprocess.run([python, '-c', WRITE_EACH, *targets], input=source,
+                                capture_output=True, text=True, timeout=120, **nobody)
+        assert result.returncode == 0, result.stderr
+        errors = json.loads(result.stdout.strip().splitlines()[-1])
+        for target in targets:
+            kind, filename, message = errors[target]
+            assert kind == 'PermissionError' and filename == target, errors
+            assert '.tmp' not in message
+        assert open(frozen, 'rb').read() == b'keep me' and os.listdir(locked) == []
     finally:
-        os.chmod(folder, 0o755)
+        os.chmod(osp.join(folder, 'read_only'), 0o755)
+        shutil.rmtree(folder)
 
 
 def test_disk_full_names_the_target_and_leaves_nothing(tmp_path, monkeypatch):
