@@ -314,6 +314,9 @@ def load_checkpoint_file(filename: str, map_location=None, note: str = ''):
         note (str): Said after the file name in errors (e.g. the URL it was
             downloaded from). Defaults to ''.
 
+    A file replaced while it is checked and loaded (a writer saving the
+    next ``latest.pth``) is checked and loaded again, up to three times.
+
     Returns:
         The checkpoint, with numpy arrays and dtypes as plain numpy objects.
 
@@ -332,6 +335,21 @@ def load_checkpoint_file(filename: str, map_location=None, note: str = ''):
         raise IsADirectoryError(f'checkpoint {filename!r} is a directory, not a checkpoint file')
     if not osp.exists(path):
         raise FileNotFoundError(f'checkpoint file {filename!r} does not exist')
+    for _ in range(3):  # a writer may replace the file (atomically) while it is checked
+        before = _identity(path)
+        checkpoint = _checked_load(path, filename, map_location, note)
+        if _identity(path) == before:
+            return checkpoint
+    raise CorruptCheckpointError(filename, 'it was replaced three times while being loaded',
+                                 note)
+
+
+def _identity(path: str) -> tuple:
+    stat = os.stat(path)
+    return stat.st_ino, stat.st_dev, stat.st_size, stat.st_mtime_ns
+
+
+def _checked_load(path: str, filename: str, map_location, note: str):
     if osp.getsize(path) == 0:
         raise CorruptCheckpointError(filename, 'it is empty (0 bytes): an interrupted copy or '
                                      'download?', note)

@@ -306,3 +306,24 @@ def test_environment_is_restored_after_a_failed_load(tmp_path, monkeypatch):
         CheckpointLoader.load_checkpoint(str(tmp_path / 'x.pth'))
     assert os.environ['TORCH_FORCE_NO_WEIGHTS_ONLY_LOAD'] == 'true'
     assert 'TORCH_FORCE_WEIGHTS_ONLY_LOAD' not in os.environ
+
+
+def test_file_replaced_while_loading_is_loaded_again(tmp_path, monkeypatch):
+    """The checks and torch.load must see the same file: a checkpoint replaced
+    in between (an atomic save of the next one) is checked and loaded again."""
+    from mmseg_attn.compat import atomic_write_bytes
+    from mmseg_attn.security import checkpoint as module
+    path = _save(dict(meta=dict(iter=1)), tmp_path / 'latest.pth')
+    newer = open(_save(dict(meta=dict(iter=2)), tmp_path / 'newer.pth'), 'rb').read()
+    checked_load, calls = module._checked_load, []
+
+    def replaced_after_the_first_load(*args):
+        result = checked_load(*args)
+        calls.append(result['meta']['iter'])
+        if len(calls) == 1:
+            atomic_write_bytes(newer, path)
+        return result
+
+    monkeypatch.setattr(module, '_checked_load', replaced_after_the_first_load)
+    assert load_checkpoint_file(path)['meta']['iter'] == 2
+    assert calls == [1, 2]
