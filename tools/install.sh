@@ -13,8 +13,14 @@ PINS=requirements/pins.txt
 stamp_key=$(cat "$0" "$PINS" requirements/tests.txt setup.cfg setup.py pyproject.toml MANIFEST.in \
     | sha256sum | cut -c1-16)
 STAMP="$VENV/.mmseg_attn-installed-$stamp_key"
-# the mim folder (links made by setup.py) is part of an up-to-date install
-if [ -f "$STAMP" ] && [ -e mmseg_attn/.mim/model-index.yml ]; then
+# what mim reads is part of an up-to-date install: the links of mmseg_attn/.mim
+# (made by setup.py) and <site-packages>/mmseg_attn (made below; a later
+# `pip install -e .` on its own removes it)
+mim_linked() {
+    "$VENV/bin/python" -c 'import os, sys, sysconfig; sys.exit(not os.path.isfile(os.path.join(
+        sysconfig.get_paths()["purelib"], "mmseg_attn", ".mim", "model-index.yml")))' 2>/dev/null
+}
+if [ -f "$STAMP" ] && mim_linked; then
     echo "[install] .venv is up to date ($STAMP)"
     exit 0
 fi

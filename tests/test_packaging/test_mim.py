@@ -45,11 +45,16 @@ def _config_ids(text):
 
 
 def test_mim_folder_of_the_installed_package():
-    """``.mim`` next to the imported package holds what mim reads."""
-    mim_dir = osp.join(osp.dirname(mmseg_attn.__file__), '.mim')
-    for item in ('configs/demo/' + DEMO, 'tools/train.py', 'tools/test.py',
-                 'tools/get_flops.py', 'model-index.yml'):
-        assert osp.isfile(osp.join(mim_dir, item)), item
+    """``.mim`` next to the package, and where mim looks for it, holds what mim reads."""
+    from mim.utils import get_installed_path
+    seen_by_mim = osp.join(get_installed_path('mmseg_attn'), '.mim')
+    assert osp.isfile(osp.join(seen_by_mim, 'model-index.yml')), (
+        f'mim looks for {seen_by_mim}; in an editable install `make install` links '
+        'site-packages/mmseg_attn to the checkout (a plain `pip install -e .` removes the link)')
+    for mim_dir in (osp.join(osp.dirname(mmseg_attn.__file__), '.mim'), seen_by_mim):
+        for item in ('configs/demo/' + DEMO, 'tools/train.py', 'tools/test.py',
+                     'tools/get_flops.py', 'model-index.yml'):
+            assert osp.isfile(osp.join(mim_dir, item)), (mim_dir, item)
 
 
 def test_search_lists_every_config(tmp_path):

@@ -71,3 +71,52 @@ def test_wheel_holds_the_mim_folder(wheel):
         assert 'mmseg_attn/__init__.py' in names
         assert not [n for n in names if n.split('/')[0] not in (
             'mmseg_attn', f'mmseg_attn-{mmseg_attn.__version__}.dist-info')]
+
+
+def test_wheel_alone_runs_mim(wheel, tmp_path):
+    """An environment with the wheel and no checkout: mim finds tools and configs in it.
+
+    The environment reuses this interpreter's packages (mmcv takes minutes to
+    compile) through a ``.pth`` path line; ``.pth`` files of that folder, such
+    as an editable install's import hook, are not run from a path line, and the
+    new environment's own site-packages, where the wheel goes, comes first.
+    """
+    env_dir = tmp_path / 'env'
+    subprocess.run([sys.executable, '-m', 'venv', '--without-pip', str(env_dir)], check=True)
+    python = str(env_dir / 'bin' / 'python')
+    get_purelib = 'import sysconfig; print(sysconfig.get_paths()["purelib"])'
+    purelib = subprocess.check_output([python, '-c', get_purelib], text=True).strip()
+    ours = subprocess.check_output([sys.executable, '-c', get_purelib], text=True).strip()
+    with open(osp.join(purelib, 'reused_packages.pth'), 'w') as f:
+        f.write(ours + '\n')
+    subprocess.run([python, '-m', 'pip', 'install', '-q', '--no-deps', '--no-index',
+                    '--ignore-installed', wheel], check=True)
+    cwd = tmp_path / 'run'
+    cwd.mkdir()
+    env = dict(os.environ, PYTHONWARNINGS='ignore')
+    env.pop('PYTHONPATH', None)
+
+    def mim(*args):
+        result = subprocess.run([python, '-m', 'mim', *map(str, args)], cwd=cwd, env=env,
+                                stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+                                timeout=600)
+        assert result.returncode == 0, result.stdout[-6000:]
+        return result.stdout
+
+    installed = osp.join(purelib, 'mmseg_attn', '.mim')
+    out = mim('run', 'mmseg_attn', 'make_toy_dataset', 'cityscapes', '--out', 'toy',
+              '--num-train', 2, '--num-val', 1, '--size', 64, 64)
+    assert osp.join(installed, 'tools', 'make_toy_dataset.py') in out
+    assert osp.isfile(cwd / 'toy' / 'toy_dataset.json')
+
+    root = cwd / 'toy'
+    out = mim('train', 'mmseg_attn', 'bisenet_r18_1xb4-400_toy-cityscapes-128x128.py',
+              '--work-dir', 'work', '--cfg-options',
+              *[f'{s}_dataloader.dataset.data_root={root}' for s in ('train', 'val', 'test')],
+              'model.data_preprocessor.size=(64,64)',
+              'train_dataloader.dataset.pipeline.3.crop_size=(64,64)',
+              'train_dataloader.batch_size=2', 'train_cfg.max_iters=1', 'train_cfg.val_interval=2')
+    assert f'will use {installed}/configs/demo/' in out
+    assert f'{installed}/tools/train.py' in out
+    assert 'Iter(train) [1/1]' in out
+    assert osp.isfile(cwd / 'work' / 'iter_1.pth')
