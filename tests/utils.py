@@ -4,9 +4,12 @@ import os
 import os.path as osp
 import subprocess
 import sys
-from typing import Optional, Tuple
+from typing import List, Optional, Tuple
 
+import torch
 from mmengine.config import Config
+from mmengine.structures import PixelData
+from mmseg.structures import SegDataSample
 
 from mmseg_attn.utils import convert_sync_bn_cfg, drop_pretrained_cfg
 
@@ -103,6 +106,38 @@ def toy_config(config,
     path = osp.join(str(work_dir), 'toy_' + osp.basename(cfg.filename or 'config.py'))
     cfg.dump(path)
     return path
+
+
+def pretrained_checkpoints(cfg) -> List[str]:
+    """Every ``Pretrained`` checkpoint named anywhere in a (model) config."""
+    found = []
+
+    def walk(node):
+        if isinstance(node, dict):
+            if node.get('type') == 'Pretrained':
+                found.append(node['checkpoint'])
+            for value in node.values():
+                walk(value)
+        elif isinstance(node, (list, tuple)):
+            for value in node:
+                walk(value)
+
+    walk(cfg)
+    return found
+
+
+def seg_batch(num_classes: int, size: Tuple[int, int] = (64, 64),
+              batch: int = 2) -> Tuple[torch.Tensor, List[SegDataSample]]:
+    """Random images ``(N, 3, H, W)`` with values in [0, 255] and labelled samples."""
+    torch.manual_seed(0)
+    inputs = torch.randint(0, 256, (batch, 3) + tuple(size)).float()
+    samples = []
+    for _ in range(batch):
+        sample = SegDataSample()
+        sample.gt_sem_seg = PixelData(data=torch.randint(0, num_classes, (1, ) + tuple(size)))
+        sample.set_metainfo(dict(img_shape=size, ori_shape=size, pad_shape=size))
+        samples.append(sample)
+    return inputs, samples
 
 
 def import_mmpretrain_models() -> None:

@@ -8,58 +8,23 @@ import torch
 import yaml
 from mmengine.config import Config
 from mmengine.runner import CheckpointLoader
-from mmengine.structures import PixelData
 from mmseg.registry import MODELS
-from mmseg.structures import SegDataSample
 from mmseg.utils import register_all_modules
 
 import mmseg_attn  # noqa: F401  (registration)
 from mmseg_attn.utils import convert_sync_bn_cfg, drop_pretrained_cfg
-from tests.utils import last_checkpoint, run_mmseg_tool, toy_config
+from tests.utils import (
+    last_checkpoint,
+    pretrained_checkpoints,
+    run_mmseg_tool,
+    seg_batch,
+    toy_config,
+)
 
 REPO_ROOT = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
 CONFIGS = sorted(glob.glob(osp.join(REPO_ROOT, 'configs', 'attention', '*.py')))
 
 register_all_modules()
-
-
-@pytest.fixture(autouse=True, scope='module')
-def one_thread():
-    """R-50 models on a busy 2-core machine run ~10x faster on one thread."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
-
-
-def _pretrained_checkpoints(cfg):
-    """All Pretrained checkpoints named anywhere in a model config."""
-    found = []
-
-    def walk(node):
-        if isinstance(node, dict):
-            if node.get('type') == 'Pretrained':
-                found.append(node['checkpoint'])
-            for value in node.values():
-                walk(value)
-        elif isinstance(node, (list, tuple)):
-            for value in node:
-                walk(value)
-
-    walk(cfg)
-    return found
-
-
-def _batch(num_classes, size=(64, 64), batch=2):
-    torch.manual_seed(0)
-    inputs = torch.randint(0, 255, (batch, 3) + size).float()
-    samples = []
-    for _ in range(batch):
-        sample = SegDataSample()
-        sample.gt_sem_seg = PixelData(data=torch.randint(0, num_classes, (1, ) + size))
-        sample.set_metainfo(dict(img_shape=size, ori_shape=size, pad_shape=size))
-        samples.append(sample)
-    return inputs, samples
 
 
 def _expected_parts(name):
@@ -104,18 +69,18 @@ def test_readme_and_metafile_cover_every_config():
 def test_config_builds_and_runs(path):
     cfg = Config.fromfile(path)
     assert cfg.custom_imports == dict(imports=['mmseg_attn'], allow_failed_imports=False)
-    checkpoints = _pretrained_checkpoints(cfg.model)
+    checkpoints = pretrained_checkpoints(cfg.model)
     assert checkpoints and all(c.startswith(('open-mmlab://', 'https://')) for c in checkpoints)
 
     convert_sync_bn_cfg(cfg.model)
     drop_pretrained_cfg(cfg.model)
-    assert not _pretrained_checkpoints(cfg.model)
+    assert not pretrained_checkpoints(cfg.model)
     model = MODELS.build(cfg.model)
     part = _expected_parts(osp.basename(path))
     assert any(type(m).__name__ == part for m in model.modules()), part
 
     num_classes = cfg.model.decode_head.num_classes
-    inputs, samples = _batch(num_classes)
+    inputs, samples = seg_batch(num_classes)
     model.train()
     losses = model.loss(inputs, samples)
     total = sum(v for k, v in losses.items() if 'loss' in k)

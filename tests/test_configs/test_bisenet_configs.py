@@ -11,15 +11,19 @@ import torch.nn.functional as F
 from mmengine.config import Config
 from mmengine.fileio import load
 from mmengine.model import revert_sync_batchnorm
-from mmengine.structures import PixelData
 from mmseg.models.utils import resize
 from mmseg.registry import MODELS
-from mmseg.structures import SegDataSample
 from mmseg.utils import register_all_modules
 
 import mmseg_attn  # noqa: F401  (registration)
 from mmseg_attn.utils import convert_sync_bn_cfg, drop_pretrained_cfg
-from tests.utils import last_checkpoint, run_mmseg_tool, toy_config
+from tests.utils import (
+    last_checkpoint,
+    pretrained_checkpoints,
+    run_mmseg_tool,
+    seg_batch,
+    toy_config,
+)
 
 REPO_ROOT = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
 CONFIG_DIR = osp.join(REPO_ROOT, 'configs', 'bisenet')
@@ -39,33 +43,10 @@ def _dataset(name):
     return next(d for d in NUM_CLASSES if f'_{d}-' in name)
 
 
-def _pretrained(cfg):
-    found = []
-
-    def walk(node):
-        if isinstance(node, dict):
-            if node.get('type') == 'Pretrained':
-                found.append(node['checkpoint'])
-            for value in node.values():
-                walk(value)
-        elif isinstance(node, (list, tuple)):
-            for value in node:
-                walk(value)
-
-    walk(cfg)
-    return found
-
-
 def _batch(num_classes, size=(64, 64), batch=2):
-    torch.manual_seed(0)
-    inputs = [torch.randint(0, 255, (3, ) + size, dtype=torch.uint8) for _ in range(batch)]
-    samples = []
-    for _ in range(batch):
-        sample = SegDataSample()
-        sample.gt_sem_seg = PixelData(data=torch.randint(0, num_classes, (1, ) + size))
-        sample.set_metainfo(dict(img_shape=size, ori_shape=size, pad_shape=size))
-        samples.append(sample)
-    return dict(inputs=inputs, data_samples=samples)
+    """A data batch as the dataloader gives it to the data preprocessor."""
+    inputs, samples = seg_batch(num_classes, size, batch)
+    return dict(inputs=list(inputs.to(torch.uint8)), data_samples=samples)
 
 
 def test_config_set():
@@ -84,7 +65,7 @@ def test_config_settings(path):
     cfg = Config.fromfile(path)
     assert cfg.custom_imports == dict(imports=['mmseg_attn'], allow_failed_imports=False)
     depth = int(re.search(r'_r(\d+)-', name).group(1))
-    assert _pretrained(cfg.model) == [f'open-mmlab://resnet{depth}_v1c']
+    assert pretrained_checkpoints(cfg.model) == [f'open-mmlab://resnet{depth}_v1c']
     assert cfg.model.backbone.context_backbone.depth == depth
     dataset = _dataset(name)
     assert cfg.train_dataloader.batch_size == 4

@@ -19,15 +19,14 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 from mmengine.config import Config
-from mmengine.structures import PixelData
 from mmseg.registry import MODELS
-from mmseg.structures import SegDataSample
 from mmseg.utils import register_all_modules
 
 import mmseg_attn  # noqa: F401  (registration)
 from mmseg_attn.models.decode_heads import FLAHead
 from mmseg_attn.models.layers import FullyAttentionalBlock
 from mmseg_attn.utils import convert_sync_bn_cfg, drop_pretrained_cfg
+from tests.utils import seg_batch
 
 REPO_ROOT = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
 CONFIG_DIR = osp.join(REPO_ROOT, 'configs', 'flanet')
@@ -42,15 +41,6 @@ NUM_CLASSES = {'cityscapes': 19, 'ade20k': 150, 'voc12aug': 21}
 PRETRAINED = {'r101': 'open-mmlab://resnet101_v1c', 'hr48': 'open-mmlab://msra_hrnetv2_w48'}
 
 register_all_modules()
-
-
-@pytest.fixture(autouse=True, scope='module')
-def _one_thread():
-    """Run on one thread: a small shared machine makes OpenMP threads wait."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
 
 
 def _backbone_key(name):
@@ -80,18 +70,9 @@ def _aux_heads(cfg):
     return list(aux) if isinstance(aux, (list, tuple)) else [aux]
 
 
-def _batch(num_classes, size=(64, 64)):
-    torch.manual_seed(0)
-    inputs = torch.randint(0, 256, (1, 3) + size).float()
-    sample = SegDataSample()
-    sample.gt_sem_seg = PixelData(data=torch.randint(0, num_classes, (1, ) + size))
-    sample.set_metainfo(dict(img_shape=size, ori_shape=size, pad_shape=size))
-    return inputs, [sample]
-
-
 def _run(model, num_classes, backward=False):
     """``loss`` (optionally with backward) and ``predict`` on one 64x64 image."""
-    inputs, samples = _batch(num_classes)
+    inputs, samples = seg_batch(num_classes, batch=1)
     model.train()
     losses = model.loss(inputs, samples)
     total = sum(v for k, v in losses.items() if 'loss' in k)
