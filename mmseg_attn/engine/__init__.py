@@ -1,7 +1,9 @@
 # Copyright (c) mmseg_attn contributors. All rights reserved.
 """Runner hooks: safe interruption and resumption, checked checkpoints and
-losses, and norm statistics kept equal across the ranks of a CPU run."""
+losses, norm statistics kept equal across the ranks of a CPU run, and
+attention pictures sent to the Visualizer."""
 from .hooks import (
+                    AttentionVisualizationHook,
                     CheckpointShapeHook,
                     CheckpointShapeMismatchError,
                     FiniteLossHook,
@@ -12,6 +14,7 @@ from .hooks import (
 )
 
 __all__ = [
-    'CheckpointShapeHook', 'CheckpointShapeMismatchError', 'FiniteLossHook',
-    'NonFiniteLossError', 'NonFiniteWeightsError', 'RNGStateHook', 'SyncNormBuffersHook'
+    'AttentionVisualizationHook', 'CheckpointShapeHook', 'CheckpointShapeMismatchError',
+    'FiniteLossHook', 'NonFiniteLossError', 'NonFiniteWeightsError', 'RNGStateHook',
+    'SyncNormBuffersHook'
 ]

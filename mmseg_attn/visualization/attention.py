@@ -1,21 +1,61 @@
 # Copyright (c) mmseg_attn contributors. All rights reserved.
-"""Pictures of what the attention blocks of a segmentor do on one image."""
+"""Pictures of what the attention blocks of a segmentor do on one image.
+
+:func:`analyze` runs the model once with the attention probes hooked
+(:class:`~.recorder.AttentionRecorder`), predicts the image and computes a
+Grad-CAM; :func:`visualize_attention` draws all of it into a folder;
+:func:`compare_models` draws the same image through several models side by
+side.
+"""
 import json
 import os
 import os.path as osp
 import re
-from typing import Optional, Sequence, Tuple
+from dataclasses import dataclass, field
+from typing import Dict, List, Optional, Sequence, Tuple
 
 import cv2
 import numpy as np
 import torch
 import torch.nn as nn
+import torch.nn.functional as F
 from mmseg.structures import SegDataSample
 
-from .draw import channel_bar_chart, fla_summary, normalize_map, overlay_heatmap
-from .recorder import AttentionRecorder
+from .draw import (
+    channel_gate_figure,
+    channel_gates_figure,
+    comparison_figure,
+    fla_figure,
+    heatmap_figure,
+    heatmap_grid_figure,
+    normalize_map,
+    panel_figure,
+    save_png,
+)
+from .meta import dataset_meta, default_class_id, model_name, resolve_class_id
+from .recorder import AttentionRecord, AttentionRecorder
 
-__all__ = ['default_cam_target', 'grad_cam', 'load_image', 'preprocess', 'visualize_attention']
+__all__ = [
+    'AttentionAnalysis', 'analyze', 'attention_figures', 'compare_models', 'default_cam_target',
+    'describe_record', 'grad_cam', 'load_image', 'load_segmentor', 'png_text', 'preprocess',
+    'visualize_attention', 'visualize_comparison'
+]
+
+#: At most this many maps go into the overview figures (the per-map files hold all).
+MAX_OVERVIEW_MAPS = 24
+
+_KIND_WORDS = {
+    'channel': 'channel gate',
+    'spatial': 'spatial attention',
+    'pixel': 'pixel attention, mean over channels',
+    'fusion': 'fusion weight of input 1, mean over channels',
+    'fla': 'row and column attention',
+}
+_CBAR_LABELS = {
+    'spatial': 'weight per position',
+    'pixel': 'mean weight',
+    'fusion': 'w: 1 = input 1, 0 = input 2',
+}
 
 
 def load_image(path: str, shape: Optional[Sequence[int]] = None) -> np.ndarray:
@@ -33,6 +73,39 @@ def load_image(path: str, shape: Optional[Sequence[int]] = None) -> np.ndarray:
         h, w = shape
         image = cv2.resize(image, (w, h), interpolation=cv2.INTER_LINEAR)
     return image
+
+
+def load_segmentor(config, checkpoint: Optional[str] = None, device: str = 'cpu',
+                   cfg_options: Optional[dict] = None) -> nn.Module:
+    """Build a segmentor for pictures, with ``dataset_meta`` as mmseg's ``init_model``.
+
+    The model comes from :func:`mmseg_attn.apis.build_segmentor`; the
+    checkpoint is loaded through mmengine (the secure loader of
+    :mod:`mmseg_attn.compat`), and ``model.dataset_meta`` (classes, palette)
+    is taken from the checkpoint's meta, else from the config
+    (:func:`~.meta.dataset_meta`).
+
+    Args:
+        config (str | Config): Config file, ``package::path`` or config.
+        checkpoint (str, optional): Checkpoint. Defaults to None (random init).
+        device (str): Device. Defaults to 'cpu'.
+        cfg_options (dict, optional): Config overrides. Defaults to None.
+
+    Returns:
+        nn.Module: The segmentor in eval mode.
+    """
+    from mmengine.runner import load_checkpoint
+
+    from mmseg_attn.apis import build_segmentor
+    model = build_segmentor(config, None, device, cfg_options)
+    meta = None
+    if checkpoint is not None:
+        if not osp.isfile(checkpoint) and '://' not in checkpoint:
+            raise FileNotFoundError(f'checkpoint {checkpoint!r} does not exist')
+        meta = load_checkpoint(model, checkpoint, map_location='cpu').get('meta')
+        model.to(device)
+    model.dataset_meta = dataset_meta(model.cfg, meta, model.decode_head.num_classes)
+    return model.eval()
 
 
 def preprocess(model: nn.Module, image: np.ndarray) -> torch.Tensor:
@@ -67,7 +140,9 @@ def grad_cam(model: nn.Module,
     The score is the sum of the class's logits over the pixels predicted as
     that class (all pixels when there are none), as in mmseg's
     ``visualization_cam.py``; the map is ``ReLU(sum_k mean(dS/dA_k) A_k)``
-    over the channels ``k`` of the target activation ``A``.
+    over the channels ``k`` of the target activation ``A``. Only the
+    gradient with respect to ``A`` is computed (``torch.autograd.grad``):
+    no parameter's ``.grad`` is touched.
 
     Args:
         model (nn.Module): The segmentor (eval mode).
@@ -90,12 +165,18 @@ def grad_cam(model: nn.Module,
     if layer is None:
         layer, default_index = default_cam_target(model)
         index = default_index if index is None else index
-    module = model.get_submodule(layer)
+    try:
+        module = model.get_submodule(layer)
+    except AttributeError as e:
+        raise ValueError(f'cam layer {layer!r} is not a module of the model ({e})') from None
     captured = {}
 
     def hook(mod, args, output):
         if isinstance(output, (tuple, list)):
             i = 0 if index is None else index
+            if not -len(output) <= i < len(output):
+                raise ValueError(f'cam index {i} is out of range: {layer!r} returns '
+                                 f'{len(output)} tensors')
             captured['index'] = i
             captured['act'] = output[i]
         else:
@@ -106,6 +187,8 @@ def grad_cam(model: nn.Module,
     try:
         with torch.enable_grad():
             logits = model(inputs, mode='tensor')
+            if 'act' not in captured:
+                raise ValueError(f'cam layer {layer!r} did not run in the forward')
             pred = logits.argmax(1)
             mask = (pred == class_id)
             pixels = int(mask.sum())
@@ -127,14 +210,218 @@ def grad_cam(model: nn.Module,
     return cam, info
 
 
-def _file_name(i: int, kind: str, name: str, call: int) -> str:
-    safe = re.sub(r'[^A-Za-z0-9_.-]+', '_', name)
-    return f'{i:02d}_{kind}_{safe}' + (f'_call{call}' if call else '') + '.png'
+def describe_record(record: AttentionRecord) -> Tuple[str, str]:
+    """A headline (``'CBAM spatial attention'``) and the path of a record, for titles."""
+    container = record.containers[-1].rsplit(' (', 1)[-1].rstrip(')') if record.containers \
+        else None
+    block = record.block_type if container is None else f'{record.block_type} in {container}'
+    call = f' (call {record.call})' if record.call else ''
+    return f'{block}: {_KIND_WORDS.get(record.kind, record.kind)}{call}', record.name
 
 
-def _value_range(data: np.ndarray):
-    """Gate weights in [0, 1] keep that scale; anything else is stretched."""
-    return (0.0, 1.0) if data.min() >= 0 and data.max() <= 1 else None
+@dataclass
+class AttentionAnalysis:
+    """Everything the pictures of one model on one image are drawn from.
+
+    Attributes:
+        image (np.ndarray): ``(H, W, 3)`` BGR input.
+        pred (np.ndarray): ``(H, W)`` predicted labels (logits resized to
+            the image, as mmseg's whole-image inference does).
+        records (list[AttentionRecord]): The attention maps.
+        unsupported (list[str]): Blocks that declare a kind but no probe.
+        cam (np.ndarray): ``(h, w)`` Grad-CAM (not normalised).
+        cam_info (dict): Target layer, class, score (see :func:`grad_cam`).
+        classes (list[str]): Class names.
+        palette (list): RGB colour of each class.
+        class_id (int): Class of the Grad-CAM.
+        model (str): Model name.
+    """
+
+    image: np.ndarray
+    pred: np.ndarray
+    records: List[AttentionRecord]
+    unsupported: List[str]
+    cam: np.ndarray
+    cam_info: dict
+    classes: List[str]
+    palette: list
+    class_id: int
+    model: str
+    summary: List[dict] = field(default_factory=list)
+
+    @property
+    def class_name(self) -> str:
+        return self.classes[self.class_id]
+
+    @property
+    def cam_layer(self) -> str:
+        index = self.cam_info.get('index')
+        return self.cam_info['layer'] + (f'[{index}]' if index is not None else '')
+
+    @property
+    def cam_where(self) -> str:
+        """The layer, and a note when the class is predicted nowhere."""
+        if self.cam_info.get('predicted_pixels', 1) == 0:
+            return f'{self.cam_layer} (not predicted: score over all pixels)'
+        return self.cam_layer
+
+
+def _meta_of(model: nn.Module, meta: Optional[dict]) -> dict:
+    if meta is None:
+        meta = getattr(model, 'dataset_meta', None)
+    if not meta or not meta.get('classes'):
+        meta = dataset_meta(getattr(model, 'cfg', None), None, model.decode_head.num_classes)
+    return meta
+
+
+def _unwrap(model: nn.Module) -> nn.Module:
+    from mmengine.model import is_model_wrapper
+    return model.module if is_model_wrapper(model) else model
+
+
+def analyze(model: nn.Module,
+            image: np.ndarray,
+            class_id: Optional[int] = None,
+            class_name: Optional[str] = None,
+            cam_layer: Optional[str] = None,
+            cam_index: Optional[int] = None,
+            meta: Optional[dict] = None,
+            name: Optional[str] = None) -> AttentionAnalysis:
+    """Run a segmentor on one image: attention maps, prediction and Grad-CAM.
+
+    The model is used as it is (call ``model.eval()`` first; the hook and
+    the tool do). A model wrapper (DDP) is unwrapped.
+
+    Args:
+        model (nn.Module): The segmentor.
+        image (np.ndarray): ``(H, W, 3)`` uint8 BGR image.
+        class_id (int, optional): Class of the Grad-CAM. Defaults to None.
+        class_name (str, optional): The same by name (case-insensitive).
+            Defaults to None; with neither, the most frequent predicted
+            foreground class (:func:`~.meta.default_class_id`).
+        cam_layer (str, optional): Module path of the Grad-CAM target.
+            Defaults to None (the decode head's input).
+        cam_index (int, optional): Element of a tuple output. Defaults to None.
+        meta (dict, optional): ``classes`` and ``palette``. Defaults to None
+            (``model.dataset_meta``, else from ``model.cfg``).
+        name (str, optional): Model name for titles. Defaults to None (the
+            config file name).
+
+    Returns:
+        AttentionAnalysis: The result.
+    """
+    model = _unwrap(model)
+    if not (isinstance(image, np.ndarray) and image.ndim == 3 and image.shape[2] == 3
+            and image.dtype == np.uint8):
+        raise ValueError(f'image must be an (H, W, 3) uint8 BGR array, got '
+                         f'{getattr(image, "shape", type(image))} '
+                         f'{getattr(image, "dtype", "")}'.rstrip())
+    meta = _meta_of(model, meta)
+    classes = list(meta['classes'])
+    chosen = resolve_class_id(classes, class_id, class_name)
+    inputs = preprocess(model, image)
+    with torch.no_grad(), AttentionRecorder(model) as recorder:
+        logits = model(inputs, mode='tensor')
+        logits = F.interpolate(logits.float(), size=image.shape[:2], mode='bilinear',
+                               align_corners=getattr(model.decode_head, 'align_corners', False))
+    pred = logits.argmax(1)[0].cpu().numpy()
+    if chosen is None:
+        chosen = default_class_id(pred, classes)
+    cam, cam_info = grad_cam(model, inputs, chosen, cam_layer, cam_index)
+    cam_info['class_name'] = classes[chosen]
+    return AttentionAnalysis(image=image, pred=pred, records=recorder.records,
+                             unsupported=recorder.unsupported, cam=cam, cam_info=cam_info,
+                             classes=classes, palette=meta['palette'], class_id=chosen,
+                             model=name or model_name(getattr(model, 'cfg', None)),
+                             summary=recorder.summary())
+
+
+def _safe(name: str) -> str:
+    return re.sub(r'[^A-Za-z0-9_.-]+', '_', name).strip('_') or 'x'
+
+
+def _file_name(i: int, record: AttentionRecord) -> str:
+    return (f'{i:02d}_{record.kind}_{_safe(record.name)}'
+            + (f'_call{record.call}' if record.call else '') + '.png')
+
+
+def _map_values(record: AttentionRecord) -> np.ndarray:
+    return record.data if record.kind == 'spatial' else record.data.mean(0)
+
+
+def attention_figures(result: AttentionAnalysis, alpha: float = 0.5,
+                      chart_size: Sequence[int] = (800, 400),
+                      fla_size: Sequence[int] = (1000, 700),
+                      per_map: bool = True) -> List[dict]:
+    """Draw the figures of an analysis (nothing is written).
+
+    Args:
+        result (AttentionAnalysis): What :func:`analyze` returned.
+        alpha (float): Heatmap opacity. Defaults to 0.5.
+        chart_size (Sequence[int]): ``(width, height)`` of a channel-gate
+            figure. Defaults to (800, 400).
+        fla_size (Sequence[int]): ``(width, height)`` of an FLA figure.
+            Defaults to (1000, 700).
+        per_map (bool): Also one figure per spatial map and channel gate
+            (the overviews hold them all). Defaults to True. FLA blocks
+            always get their own figure.
+
+    Returns:
+        list[dict]: Per figure: ``role`` (``'panel'``, ``'spatial_maps'``,
+        ``'channel_gates'``, ``'fla'``, ``'map'``), ``name`` (file stem),
+        ``image`` (RGB array), ``title`` and, for ``'fla'`` and ``'map'``,
+        ``record`` (its index in ``result.records``).
+    """
+    rgb = np.ascontiguousarray(result.image[..., ::-1])
+    figures = [dict(role='panel', name='panel', title=f'{result.model}: Grad-CAM of '
+                    f'"{result.class_name}" at {result.cam_layer}',
+                    image=panel_figure(rgb, result.pred, result.cam, result.classes,
+                                       result.palette, result.class_id, result.model,
+                                       result.cam_where, alpha))]
+    spatial, channel = [], []
+    for i, record in enumerate(result.records):
+        headline, path = describe_record(record)
+        if record.kind == 'channel':
+            channel.append((f'{headline}\n{path}', record.data))
+        elif record.kind != 'fla':
+            values = _map_values(record)
+            spatial.append(dict(values=values, title=f'{headline}\n{path}',
+                                cbar_label=_CBAR_LABELS.get(record.kind, 'weight')))
+        if not per_map and record.kind != 'fla':
+            continue
+        title = f'{result.model}: {headline}\n{path}'
+        if record.kind == 'channel':
+            picture = channel_gate_figure(record.data, title, chart_size)
+        elif record.kind == 'fla':
+            picture = fla_figure(rgb, record.data, title, fla_size, alpha)
+        else:
+            picture = heatmap_figure(rgb, _map_values(record), title,
+                                     cbar_label=_CBAR_LABELS.get(record.kind, 'weight'),
+                                     alpha=alpha)
+        figures.append(dict(role='fla' if record.kind == 'fla' else 'map',
+                            name=_file_name(i, record)[:-4], record=i,
+                            title=title.replace('\n', ' '), image=picture))
+    if spatial:
+        shown = spatial[:MAX_OVERVIEW_MAPS]
+        more = f' (first {len(shown)} of {len(spatial)})' if len(shown) < len(spatial) else ''
+        title = f'{result.model}: spatial attention over the image{more}'
+        figures.append(dict(role='spatial_maps', name='spatial_maps', title=title,
+                            image=heatmap_grid_figure(rgb, shown, title, alpha)))
+    if channel:
+        shown = channel[:MAX_OVERVIEW_MAPS]
+        more = f' (first {len(shown)} of {len(channel)})' if len(shown) < len(channel) else ''
+        title = (f'{result.model}: channel gates, sorted; red = the '
+                 f'strongest channels{more}')
+        figures.append(dict(role='channel_gates', name='channel_gates', title=title,
+                            image=channel_gates_figure(shown, title)))
+    return figures
+
+
+def png_text(result: AttentionAnalysis, title: str) -> Dict[str, str]:
+    """The PNG text chunks of a figure of ``result``."""
+    return {'Title': title, 'Software': 'mmseg_attn', 'model': result.model,
+            'class_name': result.class_name, 'class_id': str(result.class_id),
+            'cam_layer': result.cam_layer}
 
 
 def visualize_attention(model: nn.Module,
@@ -145,77 +432,220 @@ def visualize_attention(model: nn.Module,
                         cam_index: Optional[int] = None,
                         alpha: float = 0.5,
                         chart_size: Sequence[int] = (800, 400),
-                        fla_size: Sequence[int] = (1000, 700)) -> dict:
-    """Write a PNG for every attention map of the model on ``image`` and a Grad-CAM.
+                        fla_size: Sequence[int] = (1000, 700),
+                        class_name: Optional[str] = None,
+                        meta: Optional[dict] = None,
+                        name: Optional[str] = None,
+                        colors: Optional[int] = None,
+                        per_map: bool = True) -> dict:
+    """Draw every attention map of the model on ``image``, a prediction and a Grad-CAM.
 
     Files in ``out_dir`` (``NN`` is the order in which the maps were
     computed):
 
-    - ``NN_spatial_<block>.png``: spatial maps (SpatialAttention, also inside
-      CBAM and SAR) over the image, same size as the image;
-    - ``NN_pixel_<block>.png``: PixelAttention (or a stand-alone MS-CAM)
-      weights, averaged over channels, over the image;
-    - ``NN_fusion_<block>.png``: AFF / iAFF fusion weights of the first input
-      (1: all first input, 0: all second input), averaged over channels;
-    - ``NN_channel_<block>.png``: channel weights (SE, ChannelAttention,
-      ARM, FFM) as a bar chart of ``chart_size``;
-    - ``NN_fla_<block>.png``: the FLA attention summarised per row/column,
-      of ``fla_size``;
-    - ``gradcam_class<k>.png``: Grad-CAM of class ``k`` over the image;
+    - ``panel.png``: input, prediction in the dataset palette (legend with
+      the share of each class) and Grad-CAM of the chosen class, titled with
+      the model, class and layer;
+    - ``gradcam_class<k>.png``: the same Grad-CAM alone, with its colour bar;
+    - ``spatial_maps.png``: every spatial map (CBAM / SAR spatial attention,
+      pixel attention and AFF / iAFF fusion weights averaged over channels)
+      over the image, each with its colour bar (at most
+      :data:`MAX_OVERVIEW_MAPS`);
+    - ``channel_gates.png``: every channel gate (SE, CBAM channel, ARM, FFM)
+      as a sorted curve with the strongest channels marked;
+    - ``NN_<kind>_<block>.png``: each map on its own (``channel``: the sorted
+      curve, ``chart_size``; ``fla``: row and column attention, ``fla_size``;
+      else the map over the image);
     - ``attention_maps.json``: what each file shows.
+
+    Every PNG carries its title, the model and the Grad-CAM class as PNG
+    text chunks.
 
     Args:
         model (nn.Module): The segmentor in eval mode.
         image (np.ndarray): ``(H, W, 3)`` uint8 BGR image.
         out_dir (str): Output folder (created).
-        class_id (int, optional): Class of the Grad-CAM. Defaults to None,
-            meaning the class predicted on most pixels.
+        class_id (int, optional): Class of the Grad-CAM. Defaults to None.
         cam_layer (str, optional): Module path of the Grad-CAM target.
             Defaults to None, meaning the decode head's input.
         cam_index (int, optional): Element of a tuple output. Defaults to None.
         alpha (float): Heatmap opacity. Defaults to 0.5.
-        chart_size (Sequence[int]): ``(width, height)`` of the bar charts.
-            Defaults to (800, 400).
-        fla_size (Sequence[int]): ``(width, height)`` of the FLA summaries.
+        chart_size (Sequence[int]): ``(width, height)`` of a channel-gate
+            figure. Defaults to (800, 400).
+        fla_size (Sequence[int]): ``(width, height)`` of an FLA figure.
             Defaults to (1000, 700).
+        class_name (str, optional): Class of the Grad-CAM by name. Defaults
+            to None; with neither, the most frequent predicted foreground
+            class.
+        meta (dict, optional): ``classes`` and ``palette``. Defaults to None.
+        name (str, optional): Model name for titles. Defaults to None.
+        colors (int, optional): Write 8-bit palette PNGs of this many
+            colours. Defaults to None (RGB).
+        per_map (bool): Also write one file per spatial map and channel
+            gate (``NN_<kind>_<block>.png``; FLA figures are always
+            written). Defaults to True.
 
     Returns:
-        dict: The content of ``attention_maps.json``.
+        dict: The content of ``attention_maps.json`` (``file`` of a map is
+        None when its own file was not written).
     """
     os.makedirs(out_dir, exist_ok=True)
-    inputs = preprocess(model, image)
-    with torch.no_grad(), AttentionRecorder(model) as recorder:
-        logits = model(inputs, mode='tensor')
-    pred = logits.argmax(1)[0]
-    maps = []
-    for i, (record, info) in enumerate(zip(recorder.records, recorder.summary())):
-        name = _file_name(i, record.kind, record.name, record.call)
-        if record.kind == 'channel':
-            picture = channel_bar_chart(record.data, record.label, chart_size)
-        elif record.kind == 'fla':
-            picture = fla_summary(record.data, record.label, image, fla_size)
+    result = analyze(model, image, class_id, class_name, cam_layer, cam_index, meta, name)
+    figures = attention_figures(result, alpha, chart_size, fla_size, per_map)
+    rgb = np.ascontiguousarray(image[..., ::-1])
+    cam_file = f'gradcam_class{result.class_id}.png'
+    cam_title = (f'{result.model}: Grad-CAM of "{result.class_name}" (id {result.class_id}) '
+                 f'at {result.cam_layer}')
+    figures.append(dict(role='gradcam', name=cam_file[:-4], title=cam_title,
+                        image=heatmap_figure(rgb, normalize_map(result.cam), cam_title,
+                                             (0, 1), 'Grad-CAM (normalised)', alpha)))
+    files, maps = {}, [None] * len(result.records)
+    for figure in figures:
+        file = figure['name'] + '.png'
+        save_png(osp.join(out_dir, file), figure['image'], png_text(result, figure['title']),
+                 colors)
+        if figure['role'] in ('map', 'fla'):
+            maps[figure['record']] = file
         else:
-            data = record.data if record.kind == 'spatial' else record.data.mean(0)
-            picture = overlay_heatmap(image, data, alpha, _value_range(data))
-            info.update(min=float(data.min()), max=float(data.max()),
-                        mean=float(data.mean()))
+            files[figure['role']] = file
+    entries = []
+    for record, info, file in zip(result.records, result.summary, maps):
+        entry = dict(info, file=file, label=record.label, title=describe_record(record)[0])
+        values = record.data if record.kind == 'channel' else (
+            _map_values(record) if record.kind != 'fla' else None)
+        if values is not None:
+            entry.update(min=float(values.min()), max=float(values.max()),
+                         mean=float(values.mean()))
         if record.kind == 'channel':
-            info.update(min=float(record.data.min()), max=float(record.data.max()),
-                        mean=float(record.data.mean()))
-        cv2.imwrite(osp.join(out_dir, name), picture)
-        maps.append(dict(info, file=name, label=record.label))
-
-    if class_id is None:
-        class_id = int(torch.bincount(pred.flatten()).argmax())
-    cam, cam_info = grad_cam(model, inputs, class_id, cam_layer, cam_index)
-    cam_file = f'gradcam_class{class_id}.png'
-    cv2.imwrite(osp.join(out_dir, cam_file),
-                overlay_heatmap(image, normalize_map(cam), alpha, value_range=(0.0, 1.0)))
+            entry['strongest_channels'] = [int(c) for c in np.argsort(-values)[:5]]
+        entries.append(entry)
+    shares = {int(k): int(c) for k, c in zip(*np.unique(result.pred, return_counts=True))}
+    total = sum(shares.values())
     index = dict(
+        model=result.model,
         image_shape=list(image.shape[:2]),
-        maps=maps,
-        unsupported_blocks=recorder.unsupported,
-        gradcam=dict(cam_info, file=cam_file))
+        classes=result.classes,
+        predicted_classes=[dict(class_id=k, class_name=result.classes[k],
+                                share=round(c / total, 4))
+                           for k, c in sorted(shares.items(), key=lambda kv: -kv[1])],
+        files=files,
+        maps=entries,
+        unsupported_blocks=result.unsupported,
+        gradcam=dict(result.cam_info, file=cam_file))
+    with open(osp.join(out_dir, 'attention_maps.json'), 'w') as f:
+        json.dump(index, f, indent=2)
+    return index
+
+
+def compare_models(models: Sequence[Tuple[str, nn.Module]],
+                   image: np.ndarray,
+                   out_file: str,
+                   class_id: Optional[int] = None,
+                   class_name: Optional[str] = None,
+                   cam_layers: Optional[Sequence[Optional[str]]] = None,
+                   alpha: float = 0.5,
+                   colors: Optional[int] = None) -> dict:
+    """The same image through several models side by side (a row per model).
+
+    The Grad-CAM class is the same for every model: the one given, else the
+    most frequent foreground class predicted by the FIRST model. The
+    models must share their classes.
+
+    Args:
+        models (Sequence[tuple]): ``(name, segmentor)`` pairs, in eval mode.
+        image (np.ndarray): ``(H, W, 3)`` uint8 BGR image.
+        out_file (str): The PNG to write.
+        class_id (int, optional): Grad-CAM class. Defaults to None.
+        class_name (str, optional): The same by name. Defaults to None.
+        cam_layers (Sequence[str | None], optional): Grad-CAM target per
+            model. Defaults to None (each model's decode head input).
+        alpha (float): Heatmap opacity. Defaults to 0.5.
+        colors (int, optional): Write an 8-bit palette PNG. Defaults to None.
+
+    Returns:
+        dict: ``file``, ``class_id``, ``class_name`` and per model ``name``,
+        ``cam_layer``.
+    """
+    if len(models) < 2:
+        raise ValueError(f'models must hold at least two (name, model) pairs, '
+                         f'got {len(models)}')
+    cam_layers = list(cam_layers) if cam_layers is not None else [None] * len(models)
+    if len(cam_layers) != len(models):
+        raise ValueError(f'cam_layers must hold one entry per model ({len(models)}), '
+                         f'got {len(cam_layers)}')
+    results = []
+    for (name, model), layer in zip(models, cam_layers):
+        if results:
+            class_id, class_name = results[0].class_id, None
+            if len(_meta_of(_unwrap(model), None)['classes']) != len(results[0].classes):
+                raise ValueError(f'model {name!r} predicts a different number of classes '
+                                 f'than {results[0].model!r}')
+        results.append(analyze(model, image, class_id, class_name, layer, None, None, name))
+    first = results[0]
+    rows = [dict(name=r.model, pred=r.pred, cam=r.cam, cam_layer=r.cam_where) for r in results]
+    picture = comparison_figure(np.ascontiguousarray(image[..., ::-1]), rows, first.classes,
+                                first.palette, first.class_id, alpha)
+    title = ' vs '.join(r.model for r in results) + f': Grad-CAM of "{first.class_name}"'
+    out_dir = osp.dirname(out_file)
+    if out_dir:
+        os.makedirs(out_dir, exist_ok=True)
+    save_png(out_file, picture, dict(png_text(first, title), model=' | '.join(
+        r.model for r in results)), colors)
+    return dict(file=osp.basename(out_file), class_id=first.class_id,
+                class_name=first.class_name,
+                models=[dict(name=r.model, cam_layer=r.cam_layer) for r in results])
+
+
+def visualize_comparison(models: Sequence[Tuple[Optional[str], nn.Module]],
+                         image: np.ndarray,
+                         out_dir: str,
+                         class_id: Optional[int] = None,
+                         class_name: Optional[str] = None,
+                         cam_layer: Optional[str] = None,
+                         cam_index: Optional[int] = None,
+                         **kwargs) -> dict:
+    """:func:`visualize_attention` for two models plus ``comparison.png``.
+
+    The first model's pictures go to ``out_dir``, the second's to
+    ``out_dir/compare``, both with the Grad-CAM class of the first
+    (see :func:`compare_models`); ``attention_maps.json`` of ``out_dir``
+    gets a ``comparison`` entry.
+
+    Args:
+        models (Sequence[tuple]): Two ``(name, segmentor)`` pairs; a None
+            name means the config file name (made unique).
+        image (np.ndarray): ``(H, W, 3)`` uint8 BGR image.
+        out_dir (str): Output folder.
+        class_id (int, optional): Grad-CAM class. Defaults to None.
+        class_name (str, optional): The same by name. Defaults to None.
+        cam_layer (str, optional): Grad-CAM target of the FIRST model.
+            Defaults to None.
+        cam_index (int, optional): Element of its tuple output. Defaults to None.
+        **kwargs: ``alpha``, ``chart_size``, ``fla_size``, ``colors``,
+            ``per_map`` of :func:`visualize_attention`.
+
+    Returns:
+        dict: The content of ``out_dir/attention_maps.json``.
+    """
+    if len(models) != 2:
+        raise ValueError(f'models must hold two (name, model) pairs, got {len(models)}')
+    (name, model), (name2, other) = models
+    index = visualize_attention(model, image, out_dir, class_id, cam_layer, cam_index,
+                                class_name=class_name, name=name, **kwargs)
+    if name2 is None:
+        name2 = model_name(getattr(_unwrap(other), 'cfg', None))
+        if name2 == index['model']:
+            name2 += ' (2)'
+    cam = index['gradcam']
+    visualize_attention(other, image, osp.join(out_dir, 'compare'), cam['class_id'],
+                        name=name2, **kwargs)
+    result = compare_models([(index['model'], model), (name2, other)], image,
+                            osp.join(out_dir, 'comparison.png'), class_id=cam['class_id'],
+                            cam_layers=[cam_layer, None], alpha=kwargs.get('alpha', 0.5),
+                            colors=kwargs.get('colors'))
+    result['second_model_dir'] = 'compare'
+    index['comparison'] = result
+    index['files']['comparison'] = result['file']
     with open(osp.join(out_dir, 'attention_maps.json'), 'w') as f:
         json.dump(index, f, indent=2)
     return index

@@ -39,3 +39,5 @@ model = dict(
         loss_decode=dict(type='CrossEntropyLoss', use_sigmoid=False, loss_weight=1.0)),
     train_cfg=dict(),
     test_cfg=dict(mode='whole'))
+# Only the dataset type: the pictures take the class names and palette from it.
+test_dataloader = dict(dataset=dict(type='CityscapesDataset'))

@@ -1,4 +1,4 @@
-"""tools/visualize_attention.py on a toy image with randomly initialised models."""
+"""Attention figures of a tiny model of each family, and tools/visualize_attention.py."""
 import glob
 import json
 import os
@@ -8,12 +8,18 @@ import sys
 
 import cv2
 import numpy as np
+import pytest
+from PIL import Image
 
+from mmseg_attn.visualization import load_image, load_segmentor, visualize_attention
 from tests.utils import REPO_ROOT
 
 BISENET = 'tests/data/attention_vis_bisenet_tiny.py'
 FPN = 'tests/data/attention_vis_fpn_tiny.py'
-CHART = (320, 200)
+FCN_CBAM = 'tests/data/attention_vis_fcn_cbam_tiny.py'
+FCN = 'tests/data/attention_vis_fcn_tiny.py'
+FLANET = 'tests/data/attention_vis_flanet_tiny.py'
+CHART = (480, 240)
 FLA = (640, 480)
 
 
@@ -32,83 +38,151 @@ def _toy_image(data_root):
     return images[0]
 
 
-def _check_picture(path, size, image=None):
-    """The PNG has ``size`` (w, h), is not blank and, over an image, shows a map."""
-    picture = cv2.imread(path)
-    assert picture is not None, path
-    assert (picture.shape[1], picture.shape[0]) == tuple(size), (path, picture.shape)
-    assert picture.std() > 1, f'{path} is blank'
-    if image is not None:
-        assert np.abs(picture.astype(float) - image.astype(float)).mean() > 1, \
-            f'{path} shows no map over the image'
+def _picture(path, min_width=480, size=None, colour=0.01):
+    """Read a PNG; check its size, that it is not blank and has colour (a heatmap)."""
+    assert osp.isfile(path), path
+    with Image.open(path) as png:
+        text = dict(png.text)
+        rgb = np.asarray(png.convert('RGB'))
+    h, w = rgb.shape[:2]
+    if size is not None:
+        assert (w, h) == tuple(size), (path, w, h)
+    assert w >= min_width, (path, w)
+    assert rgb.std() > 20, f'{path} is blank'
+    saturation = rgb.max(-1).astype(int) - rgb.min(-1)
+    assert (saturation > 100).mean() > colour, f'{path} shows no colour'
+    return rgb, text
 
 
-def _load(out_dir):
+def _analyse(config, image, tmp_path, per_map=False, **kwargs):
+    model = load_segmentor(config)
+    out_dir = str(tmp_path / osp.basename(config)[:-3])
+    index = visualize_attention(model, image, out_dir, chart_size=CHART, fla_size=FLA,
+                                per_map=per_map, **kwargs)
     with open(osp.join(out_dir, 'attention_maps.json')) as f:
-        return json.load(f)
+        assert json.load(f) == json.loads(json.dumps(index))
+    return index, out_dir
 
 
-def test_visualize_bisenet_blocks(toy_cityscapes, tmp_path):
+def test_bisenet_every_block_kind(toy_cityscapes, tmp_path):
+    image = load_image(_toy_image(toy_cityscapes))
+    index, out_dir = _analyse(BISENET, image, tmp_path, per_map=True, class_id=13)
+    assert index['model'] == 'attention_vis_bisenet_tiny'
+    assert index['classes'][13] == 'car' and len(index['classes']) == 19  # from the config
+    assert index['unsupported_blocks'] == []
+    maps = index['maps']
+    counts = {}
+    for m in maps:
+        counts[(m['type'], m['kind'])] = counts.get((m['type'], m['kind']), 0) + 1
+    # ResNet-18 has 2 blocks per stage, each with one plugin; 2 ARMs, 1 FFM, 1 FLA
+    assert counts == {
+        ('SqueezeExcitation', 'channel'): 2, ('ChannelAttention', 'channel'): 2,
+        ('SpatialAttention', 'spatial'): 2, ('PixelAttention', 'pixel'): 2,
+        ('SpatialAttentionRefinement', 'spatial'): 2,
+        ('AttentionRefinementModule', 'channel'): 2, ('FeatureFusionModule', 'channel'): 1,
+        ('FullyAttentionalBlock', 'fla'): 1
+    }
+    files = set(os.listdir(out_dir))
+    assert files == {m['file'] for m in maps} | set(index['files'].values()) | {
+        'attention_maps.json'}
+    assert index['files'] == dict(panel='panel.png', spatial_maps='spatial_maps.png',
+                                  channel_gates='channel_gates.png',
+                                  gradcam='gradcam_class13.png')
+    for m in maps:
+        path = osp.join(out_dir, m['file'])
+        if m['kind'] == 'channel':
+            _picture(path, size=CHART, colour=0.001)
+            assert 0 <= m['min'] <= m['max'] <= 1  # sigmoid gates
+            assert len(m['strongest_channels']) == 5
+        elif m['kind'] == 'fla':
+            _, text = _picture(path, size=FLA)
+            assert 'FullyAttentionalBlock' in text['Title']
+        else:
+            _picture(path)
+    rgb, text = _picture(osp.join(out_dir, 'panel.png'), min_width=900)
+    assert text['class_name'] == 'car' and text['class_id'] == '13'
+    assert text['model'] == 'attention_vis_bisenet_tiny' and text['cam_layer'] == 'neck[0]'
+    # the panel shows the prediction in the Cityscapes palette
+    top = index['predicted_classes'][0]['class_id']
+    colour = np.array(load_segmentor(BISENET).dataset_meta['palette'][top], np.uint8)
+    assert (rgb == colour).all(-1).sum() > 100
+    for name in ('spatial_maps.png', 'channel_gates.png', 'gradcam_class13.png'):
+        _, text = _picture(osp.join(out_dir, name), colour=0.001 if 'channel' in name else 0.01)
+        assert text['class_name'] == 'car'
+    cam = index['gradcam']
+    assert cam['class_name'] == 'car' and cam['layer'] == 'neck' and cam['index'] == 0
+    shares = index['predicted_classes']
+    assert abs(sum(c['share'] for c in shares) - 1) < 1e-3
+    assert all(c['class_name'] == index['classes'][c['class_id']] for c in shares)
+
+
+def test_cbam_fcn_default_class_is_foreground(toy_cityscapes, tmp_path):
+    image = load_image(_toy_image(toy_cityscapes), (64, 96))
+    index, out_dir = _analyse(FCN_CBAM, image, tmp_path)
+    kinds = [(m['type'], m['kind']) for m in index['maps']]
+    assert kinds == [('ChannelAttention', 'channel'), ('SpatialAttention', 'spatial')] * 8
+    shares = {c['class_name']: c['share'] for c in index['predicted_classes']}
+    chosen = index['gradcam']['class_name']
+    # the most frequent predicted class that is not the background ('road')
+    assert chosen == max((n for n in shares if n != 'road'), key=shares.get)
+    _, text = _picture(osp.join(out_dir, 'spatial_maps.png'), min_width=900)
+    assert 'spatial attention' in text['Title'] and text['class_name'] == chosen
+
+
+def test_fpn_fusion_weights_and_cam_layer(toy_cityscapes, tmp_path):
+    image = load_image(_toy_image(toy_cityscapes), (48, 80))
+    index, out_dir = _analyse(FPN, image, tmp_path, class_name='Person', cam_layer='backbone',
+                              cam_index=3)
+    maps = index['maps']
+    # 3 top-down merges, each an iAFF: the MS-CAM of its inner AFF and its own
+    assert len(maps) == 6 and {m['kind'] for m in maps} == {'fusion'}
+    assert sorted(m['title'] for m in maps)[0].startswith('AFF in iAFF: fusion weight')
+    for m in maps:
+        assert 0 <= m['min'] <= m['max'] <= 1
+    cam = index['gradcam']
+    assert cam['class_name'] == 'person' and cam['layer'] == 'backbone' and cam['index'] == 3
+    assert cam['activation_shape'][1] == 64  # the last ResNet-18 stage (8 base channels)
+    _, text = _picture(osp.join(out_dir, 'panel.png'))
+    assert text['class_name'] == 'person' and text['cam_layer'] == 'backbone[3]'
+
+
+def test_flanet_row_and_column_attention(toy_cityscapes, tmp_path):
+    image = load_image(_toy_image(toy_cityscapes), (64, 96))
+    index, out_dir = _analyse(FLANET, image, tmp_path)
+    (fla, ) = index['maps']
+    assert fla['kind'] == 'fla' and fla['shape'] == [8, 12]  # output stride 8
+    _, text = _picture(osp.join(out_dir, fla['file']), size=FLA)
+    assert 'row and column attention' in text['Title']
+
+
+def test_bad_class_is_named(toy_cityscapes, tmp_path):
+    model = load_segmentor(FCN)
+    image = load_image(_toy_image(toy_cityscapes), (32, 32))
+    with pytest.raises(ValueError, match="'spaceship' is not a class.*road, sidewalk"):
+        visualize_attention(model, image, str(tmp_path), class_name='spaceship')
+    with pytest.raises(ValueError, match=r'class_id must be in \[0, 19\)'):
+        visualize_attention(model, image, str(tmp_path), class_id=19)
+
+
+def test_cli_compare_writes_one_side_by_side_picture(toy_cityscapes, tmp_path):
     img_path = _toy_image(toy_cityscapes)
     image = cv2.imread(img_path)
     out_dir = tmp_path / 'vis'
-    out = _run(img_path, BISENET, '--out-dir', out_dir, '--class-id', 3, '--chart-size',
-               *CHART, '--fla-size', *FLA)
-    index = _load(out_dir)
-    assert index['image_shape'] == list(image.shape[:2])
-    assert index['unsupported_blocks'] == []
-    maps = index['maps']
-    kinds = {(m['type'], m['kind']) for m in maps}
-    assert kinds == {
-        ('SqueezeExcitation', 'channel'), ('ChannelAttention', 'channel'),
-        ('SpatialAttention', 'spatial'), ('PixelAttention', 'pixel'),
-        ('AttentionRefinementModule', 'channel'), ('FeatureFusionModule', 'channel'),
-        ('FullyAttentionalBlock', 'fla')
-    }
-    # the spatial maps of CBAM and of SAR are both there, named by their container
-    containers = {m['containers'][-1].split(' ')[-1] for m in maps
-                  if m['type'] == 'SpatialAttention'}
-    assert containers == {'(CBAM)', '(SpatialAttentionRefinement)'}
-    # ResNet-18 has 2 blocks per stage, each with one plugin; 2 ARMs, 1 FFM, 1 FLA
-    counts = {t: sum(m['type'] == t for m in maps) for t, _ in kinds}
-    assert counts == {'SqueezeExcitation': 2, 'ChannelAttention': 2, 'SpatialAttention': 4,
-                      'PixelAttention': 2, 'AttentionRefinementModule': 2,
-                      'FeatureFusionModule': 1, 'FullyAttentionalBlock': 1}
-    files = sorted(os.listdir(out_dir))
-    assert len(files) == len(maps) + 2  # + Grad-CAM + json
-    for m in maps:
-        path = str(out_dir / m['file'])
-        if m['kind'] == 'channel':
-            _check_picture(path, CHART)
-            assert 0 <= m['min'] <= m['max'] <= 1  # sigmoid gates
-        elif m['kind'] == 'fla':
-            _check_picture(path, FLA)
-        else:
-            _check_picture(path, (image.shape[1], image.shape[0]), image)
-        assert m['file'] in out
-    cam = index['gradcam']
-    assert cam['file'] == 'gradcam_class3.png' and cam['class_id'] == 3
-    assert cam['layer'] == 'neck' and cam['index'] == 0  # the decode head's input
-    _check_picture(str(out_dir / cam['file']), (image.shape[1], image.shape[0]), image)
-
-
-def test_visualize_fusion_weights_and_cam_layer(toy_cityscapes, tmp_path):
-    img_path = _toy_image(toy_cityscapes)
-    out_dir = tmp_path / 'vis'
-    _run(img_path, FPN, '--out-dir', out_dir, '--shape', 48, 80, '--cam-layer',
-         'backbone', '--cam-index', 3)
-    index = _load(out_dir)
-    maps = index['maps']
-    # 3 top-down merges, each an iAFF: the MS-CAM of its inner AFF and its own
-    assert len(maps) == 6
-    assert {m['kind'] for m in maps} == {'fusion'}
-    inner = [m for m in maps if m['containers'][-1].endswith('(AFF)')]
-    outer = [m for m in maps if m['containers'][-1].endswith('(iAFF)')]
-    assert len(inner) == len(outer) == 3
-    for m in maps:
-        _check_picture(str(out_dir / m['file']), (80, 48))
-        assert 0 <= m['min'] <= m['max'] <= 1
-    cam = index['gradcam']
-    assert cam['layer'] == 'backbone' and cam['index'] == 3
-    assert cam['activation_shape'][1] == 64  # the last ResNet-18 stage (8 base channels)
-    _check_picture(str(out_dir / cam['file']), (80, 48))
+    out = _run(img_path, FCN_CBAM, '--out-dir', out_dir, '--class-name', 'car', '--compare',
+               FCN, '--compare-name', 'FCN-R18', '--name', 'FCN-R18 + CBAM', '--overview-only')
+    with open(out_dir / 'attention_maps.json') as f:
+        index = json.load(f)
+    comparison = index['comparison']
+    assert comparison['file'] == 'comparison.png' and comparison['class_name'] == 'car'
+    assert [m['name'] for m in comparison['models']] == ['FCN-R18 + CBAM', 'FCN-R18']
+    assert 'comparison.png' in out
+    rgb, text = _picture(str(out_dir / 'comparison.png'), min_width=900)
+    assert text['class_name'] == 'car' and text['model'] == 'FCN-R18 + CBAM | FCN-R18'
+    # two rows: taller than wide per row, each row about one image high
+    assert rgb.shape[0] > 2 * image.shape[0]
+    # the second model's own pictures, with the same Grad-CAM class
+    with open(out_dir / 'compare' / 'attention_maps.json') as f:
+        second = json.load(f)
+    assert second['model'] == 'FCN-R18' and second['maps'] == []
+    assert second['gradcam']['class_name'] == 'car'
+    assert (out_dir / 'compare' / 'panel.png').is_file()

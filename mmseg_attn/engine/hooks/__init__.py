@@ -1,10 +1,12 @@
 # Copyright (c) mmseg_attn contributors. All rights reserved.
+from .attention_visualization_hook import AttentionVisualizationHook
 from .checkpoint_shape_hook import CheckpointShapeHook, CheckpointShapeMismatchError
 from .finite_loss_hook import FiniteLossHook, NonFiniteLossError, NonFiniteWeightsError
 from .rng_state_hook import RNGStateHook
 from .sync_norm_buffers_hook import SyncNormBuffersHook
 
 __all__ = [
-    'CheckpointShapeHook', 'CheckpointShapeMismatchError', 'FiniteLossHook',
-    'NonFiniteLossError', 'NonFiniteWeightsError', 'RNGStateHook', 'SyncNormBuffersHook'
+    'AttentionVisualizationHook', 'CheckpointShapeHook', 'CheckpointShapeMismatchError',
+    'FiniteLossHook', 'NonFiniteLossError', 'NonFiniteWeightsError', 'RNGStateHook',
+    'SyncNormBuffersHook'
 ]
