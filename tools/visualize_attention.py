@@ -7,8 +7,7 @@ layer), spatial_maps.png (every spatial map over the image with colour
 bars), channel_gates.png (every channel gate as a sorted curve with the
 strongest channels marked), one PNG per attention map, a Grad-CAM alone and
 attention_maps.json describing the files. With --compare, the same image
-through a second model, side by side, in comparison.png (the second model's
-own pictures go to --out-dir/compare/). Works on the CPU; without a
+through a second model, side by side, in comparison.png. Works on the CPU; without a
 checkpoint a model keeps its random initialisation.
 
 The Grad-CAM class is --class-name or --class-id, by default the most
@@ -22,7 +21,6 @@ checkpoint's meta, else from the config's dataset.
         --compare mmseg::fcn/fcn_r18-d8_4xb2-80k_cityscapes-512x1024.py fcn.pth
 """
 import argparse
-import os.path as osp
 
 from mmengine.config import DictAction
 
@@ -113,9 +111,7 @@ def main():
     if 'comparison' in index:
         comparison = index['comparison']
         names = ' vs '.join(m['name'] for m in comparison['models'])
-        print(f'{comparison["file"]}: {names}, Grad-CAM of "{comparison["class_name"]}"; the '
-              f'pictures of the second model are in '
-              f'{osp.join(args.out_dir, comparison["second_model_dir"])}')
+        print(f'{comparison["file"]}: {names}, Grad-CAM of "{comparison["class_name"]}"')
     if index['unsupported_blocks']:
         print('blocks without a known attention map: ' + ', '.join(index['unsupported_blocks']))
     print(f'{len(index["maps"])} attention maps, a panel and a Grad-CAM written to '

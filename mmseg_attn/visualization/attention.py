@@ -604,12 +604,12 @@ def visualize_comparison(models: Sequence[Tuple[Optional[str], nn.Module]],
                          cam_layer: Optional[str] = None,
                          cam_index: Optional[int] = None,
                          **kwargs) -> dict:
-    """:func:`visualize_attention` for two models plus ``comparison.png``.
+    """:func:`visualize_attention` of the first model plus ``comparison.png``.
 
-    The first model's pictures go to ``out_dir``, the second's to
-    ``out_dir/compare``, both with the Grad-CAM class of the first
-    (see :func:`compare_models`); ``attention_maps.json`` of ``out_dir``
-    gets a ``comparison`` entry.
+    ``comparison.png`` shows the image through both models, one row each
+    (input, prediction, Grad-CAM of the same class: the one given, else the
+    first model's default; see :func:`compare_models`);
+    ``attention_maps.json`` gets a ``comparison`` entry.
 
     Args:
         models (Sequence[tuple]): Two ``(name, segmentor)`` pairs; a None
@@ -636,14 +636,11 @@ def visualize_comparison(models: Sequence[Tuple[Optional[str], nn.Module]],
         name2 = model_name(getattr(_unwrap(other), 'cfg', None))
         if name2 == index['model']:
             name2 += ' (2)'
-    cam = index['gradcam']
-    visualize_attention(other, image, osp.join(out_dir, 'compare'), cam['class_id'],
-                        name=name2, **kwargs)
     result = compare_models([(index['model'], model), (name2, other)], image,
-                            osp.join(out_dir, 'comparison.png'), class_id=cam['class_id'],
+                            osp.join(out_dir, 'comparison.png'),
+                            class_id=index['gradcam']['class_id'],
                             cam_layers=[cam_layer, None], alpha=kwargs.get('alpha', 0.5),
                             colors=kwargs.get('colors'))
-    result['second_model_dir'] = 'compare'
     index['comparison'] = result
     index['files']['comparison'] = result['file']
     with open(osp.join(out_dir, 'attention_maps.json'), 'w') as f:

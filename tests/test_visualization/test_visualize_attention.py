@@ -116,19 +116,6 @@ def test_bisenet_every_block_kind(toy_cityscapes, tmp_path):
     assert all(c['class_name'] == index['classes'][c['class_id']] for c in shares)
 
 
-def test_cbam_fcn_default_class_is_foreground(toy_cityscapes, tmp_path):
-    image = load_image(_toy_image(toy_cityscapes), (64, 96))
-    index, out_dir = _analyse(FCN_CBAM, image, tmp_path)
-    kinds = [(m['type'], m['kind']) for m in index['maps']]
-    assert kinds == [('ChannelAttention', 'channel'), ('SpatialAttention', 'spatial')] * 8
-    shares = {c['class_name']: c['share'] for c in index['predicted_classes']}
-    chosen = index['gradcam']['class_name']
-    # the most frequent predicted class that is not the background ('road')
-    assert chosen == max((n for n in shares if n != 'road'), key=shares.get)
-    _, text = _picture(osp.join(out_dir, 'spatial_maps.png'), min_width=900)
-    assert 'spatial attention' in text['Title'] and text['class_name'] == chosen
-
-
 def test_fpn_fusion_weights_and_cam_layer(toy_cityscapes, tmp_path):
     image = load_image(_toy_image(toy_cityscapes), (48, 80))
     index, out_dir = _analyse(FPN, image, tmp_path, class_name='Person', cam_layer='backbone',
@@ -164,25 +151,33 @@ def test_bad_class_is_named(toy_cityscapes, tmp_path):
         visualize_attention(model, image, str(tmp_path), class_id=19)
 
 
-def test_cli_compare_writes_one_side_by_side_picture(toy_cityscapes, tmp_path):
+def test_cli_compare_cbam_fcn_with_plain_fcn(toy_cityscapes, tmp_path):
+    """--compare: one side-by-side picture; default class: the commonest foreground one."""
     img_path = _toy_image(toy_cityscapes)
     image = cv2.imread(img_path)
     out_dir = tmp_path / 'vis'
-    out = _run(img_path, FCN_CBAM, '--out-dir', out_dir, '--class-name', 'car', '--compare',
-               FCN, '--compare-name', 'FCN-R18', '--name', 'FCN-R18 + CBAM', '--overview-only')
+    out = _run(img_path, FCN_CBAM, '--out-dir', out_dir, '--compare', FCN, '--compare-name',
+               'FCN-R18', '--name', 'FCN-R18 + CBAM', '--overview-only')
     with open(out_dir / 'attention_maps.json') as f:
         index = json.load(f)
+    kinds = [(m['type'], m['kind']) for m in index['maps']]
+    assert kinds == [('ChannelAttention', 'channel'), ('SpatialAttention', 'spatial')] * 8
+    assert all(m['file'] is None for m in index['maps'])  # --overview-only
+    shares = {c['class_name']: c['share'] for c in index['predicted_classes']}
+    chosen = index['gradcam']['class_name']
+    # the most frequent predicted class that is not the background ('road')
+    assert chosen == max((n for n in shares if n != 'road'), key=shares.get)
+    _, text = _picture(str(out_dir / 'spatial_maps.png'), min_width=900)
+    assert 'spatial attention' in text['Title'] and text['class_name'] == chosen
+
     comparison = index['comparison']
-    assert comparison['file'] == 'comparison.png' and comparison['class_name'] == 'car'
+    assert comparison['file'] == 'comparison.png' and comparison['class_name'] == chosen
     assert [m['name'] for m in comparison['models']] == ['FCN-R18 + CBAM', 'FCN-R18']
     assert 'comparison.png' in out
+    assert set(os.listdir(out_dir)) == {'attention_maps.json', 'panel.png', 'spatial_maps.png',
+                                        'channel_gates.png', f'gradcam_class'
+                                        f'{index["gradcam"]["class_id"]}.png',
+                                        'comparison.png'}
     rgb, text = _picture(str(out_dir / 'comparison.png'), min_width=900)
-    assert text['class_name'] == 'car' and text['model'] == 'FCN-R18 + CBAM | FCN-R18'
-    # two rows: taller than wide per row, each row about one image high
-    assert rgb.shape[0] > 2 * image.shape[0]
-    # the second model's own pictures, with the same Grad-CAM class
-    with open(out_dir / 'compare' / 'attention_maps.json') as f:
-        second = json.load(f)
-    assert second['model'] == 'FCN-R18' and second['maps'] == []
-    assert second['gradcam']['class_name'] == 'car'
-    assert (out_dir / 'compare' / 'panel.png').is_file()
+    assert text['class_name'] == chosen and text['model'] == 'FCN-R18 + CBAM | FCN-R18'
+    assert rgb.shape[0] > 2 * image.shape[0]  # a row per model
