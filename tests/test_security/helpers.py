@@ -5,6 +5,7 @@ import http.server
 import os
 import os.path as osp
 import threading
+import uuid
 import zipfile
 
 import numpy as np
@@ -44,9 +45,9 @@ def pickled_globals(path) -> set:
         return pickle_globals(zf.read(name))
 
 
-def runner_like_checkpoint(hub_name='test_security'):
+def runner_like_checkpoint():
     """The parts of a checkpoint that mmengine's Runner writes."""
-    hub = MessageHub.get_instance(hub_name)
+    hub = MessageHub.get_instance(f'test_security_{uuid.uuid4().hex}')  # a fresh one
     for i in range(3):
         hub.update_scalar('train/loss', 1.0 / (i + 1))
         hub.update_scalar('train/lr', np.float64(0.01))
