@@ -251,6 +251,8 @@ def install_allow_list() -> bool:
         name (torch < 2.5), True otherwise.
     """
     serialization = torch.serialization
+    if not all(hasattr(serialization, name) for name in _API):
+        return False
     current = serialization.get_safe_globals()
     superseded = _superseded()
     stale = [g for g in current if not isinstance(g, tuple) and g in superseded]
@@ -260,12 +262,19 @@ def install_allow_list() -> bool:
         serialization.add_safe_globals([g for g in current if g not in stale])
     if missing:
         serialization.add_safe_globals(missing)
-    try:
+    try:  # torch < 2.5 cannot register a function under another name
         from torch._weights_only_unpickler import _get_user_allowed_globals
-        registered = _get_user_allowed_globals()
-    except (ImportError, ValueError, TypeError):
-        return False
-    return registered.get('numpy.dtype') is DTypeState
+        if _get_user_allowed_globals().get('numpy.dtype') is DTypeState:
+            return True
+    except Exception:
+        pass
+    remaining = [g for g in serialization.get_safe_globals() if g not in SAFE_CHECKPOINT_GLOBALS]
+    serialization.clear_safe_globals()
+    serialization.add_safe_globals(remaining)
+    return False
+
+
+_API = ('add_safe_globals', 'get_safe_globals', 'clear_safe_globals')
 
 
 def allowed_global_names() -> Set[str]:
@@ -275,7 +284,7 @@ def allowed_global_names() -> Set[str]:
     try:
         from torch._weights_only_unpickler import _get_allowed_globals, _get_user_allowed_globals
         names |= set(_get_allowed_globals()) | set(_get_user_allowed_globals())
-    except (ImportError, ValueError, TypeError):  # private API: fall back to torch's own
+    except Exception:  # private API: fall back to the names torch has allowed for years
         names |= {'collections.OrderedDict', 'torch._utils._rebuild_tensor_v2',
                   'torch._utils._rebuild_parameter', 'torch.FloatStorage', '_codecs.encode'}
     return names

@@ -519,7 +519,7 @@ def setup_secure_checkpoint_loading() -> None:
     way it does with that torch, and a warning says so.
     """
     copyreg.pickle(HistoryBuffer, history_buffer_reducer)
-    if not hasattr(torch.serialization, 'add_safe_globals') or not install_allow_list():
+    if not install_allow_list():
         warnings.warn(
             f'mmseg_attn: torch {torch.__version__} cannot allow-list validating rebuild '
             'functions for weights_only loading (torch >= 2.5 can); checkpoints load the way '

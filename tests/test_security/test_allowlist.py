@@ -148,3 +148,36 @@ def test_new_checkpoints_use_only_the_globals_of_the_previous_release(tmp_path):
     torch.save(runner_like_checkpoint(), path)
     assert pickled_globals(path) <= pickled_globals(RUNNER_CHECKPOINT) | {
         'numpy._core.multiarray.scalar', 'numpy.core.multiarray.scalar'}
+
+
+def test_classes_allow_listed_elsewhere_are_superseded(tmp_path):
+    """Someone else's add_safe_globals([HistoryBuffer, ...]) would reopen the
+    states: a secure load removes those entries first."""
+    path = str(tmp_path / 'hostile.pth')
+    torch.save(dict(payload=HOSTILE['HistoryBuffer statistics table'][0]), path)
+    torch.serialization.add_safe_globals([HistoryBuffer, np.ndarray, np.dtype])
+    HistoryBuffer()
+    table = dict(HistoryBuffer._statistics_methods)
+    with pytest.raises(CorruptCheckpointError, match='Can only build'):
+        CheckpointLoader.load_checkpoint(path)
+    assert HistoryBuffer._statistics_methods == table
+    assert not {HistoryBuffer, np.ndarray, np.dtype} & {
+        g for g in torch.serialization.get_safe_globals() if not isinstance(g, tuple)}
+
+
+def test_torch_that_cannot_name_functions_gets_no_entries(monkeypatch):
+    """torch 2.4 has add_safe_globals but reads every entry as a class: our
+    (function, name) entries would break all its weights_only loads."""
+    import torch._weights_only_unpickler as unpickler
+
+    from mmseg_attn.security.allowlist import SAFE_CHECKPOINT_GLOBALS, install_allow_list
+
+    def torch_2_4():
+        raise AttributeError("'tuple' object has no attribute '__module__'")
+
+    monkeypatch.setattr(unpickler, '_get_user_allowed_globals', torch_2_4)
+    assert install_allow_list() is False
+    assert not [g for g in torch.serialization.get_safe_globals() if g in SAFE_CHECKPOINT_GLOBALS]
+    monkeypatch.undo()
+    assert install_allow_list() is True
+    assert all(g in torch.serialization.get_safe_globals() for g in SAFE_CHECKPOINT_GLOBALS)
