@@ -16,9 +16,11 @@ target is either the old file or the complete new one. On top of that:
 - temporaries left behind by killed writers of the same target are removed
   at its next write. A temporary is left alone while its writer holds it
   (each writer keeps an exclusive ``flock`` on its own temporary while
-  writing), so concurrent writers of one target never remove each other's
-  files. Where ``flock`` is unavailable (Windows, some network file
-  systems) nothing is removed.
+  writing) and while it changed in the last minute (on network file
+  systems whose locks do not reach other hosts, a writer elsewhere keeps
+  changing its file), so concurrent writers of one target never remove
+  each other's files. Where ``flock`` is unavailable (Windows) nothing is
+  removed.
 
 :func:`setup_atomic_local_writes` makes mmengine's ``LocalBackend.put`` /
 ``put_text`` (``save_checkpoint``, ``CheckpointHook``, ``dump``) use it.
@@ -41,8 +43,8 @@ __all__ = [
     'atomic_open', 'atomic_write_bytes', 'clean_stale_temporaries', 'setup_atomic_local_writes'
 ]
 
-#: An empty temporary younger than this may be one whose writer has not locked it yet.
-_FRESH_SECONDS = 60.0
+#: A temporary changed more recently than this may belong to a running writer.
+IDLE_SECONDS = 60.0
 
 
 def _temporary_pattern(name: str) -> 're.Pattern':
@@ -64,8 +66,9 @@ def clean_stale_temporaries(path: str) -> List[str]:
     """Remove the temporaries of killed writers of ``path``; return their paths.
 
     Only files named like this module's temporaries of that one target
-    (``.<name>.<8 random characters>.tmp`` in its folder), regular files, and
-    not locked by a running writer, are removed.
+    (``.<name>.<8 random characters>.tmp`` in its folder), regular files, not
+    locked by a running writer and unchanged for :data:`IDLE_SECONDS`, are
+    removed.
     """
     if fcntl is None:
         return []
@@ -84,8 +87,8 @@ def clean_stale_temporaries(path: str) -> List[str]:
             continue
         try:
             stat = os.fstat(fd)
-            fresh = stat.st_size == 0 and time.time() - stat.st_mtime < _FRESH_SECONDS
-            if fresh or not _lock(fd) or not osp.samestat(stat, os.stat(candidate)):
+            recent = time.time() - stat.st_mtime < IDLE_SECONDS
+            if recent or not _lock(fd) or not osp.samestat(stat, os.stat(candidate)):
                 continue
             os.unlink(candidate)
             removed.append(candidate)

@@ -19,6 +19,7 @@ from mmengine.runner.checkpoint import CheckpointLoader, save_checkpoint
 
 import mmseg_attn  # noqa: F401
 from mmseg_attn.compat import atomic_open, atomic_write_bytes
+from mmseg_attn.security.atomic import IDLE_SECONDS
 from tests.test_security.helpers import runner_like_checkpoint
 from tests.utils import REPO_ROOT
 
@@ -90,6 +91,7 @@ def test_temporary_of_a_killed_writer_is_removed_at_the_next_write(tmp_path):
     # files of other targets and of other names are not ours to remove
     (tmp_path / '.iter_200.pth.abcdefgh.tmp').write_bytes(b'x')
     (tmp_path / 'notes.tmp').write_bytes(b'x')
+    _age(*tmp_path.iterdir())  # the restarted job saves its next checkpoint later
     atomic_write_bytes(b'new checkpoint', str(target))
     assert target.read_bytes() == b'new checkpoint'
     assert _temporaries(tmp_path) == ['.iter_200.pth.abcdefgh.tmp', 'notes.tmp']
@@ -217,14 +219,20 @@ def test_verify_failure_leaves_target_untouched(tmp_path):
     assert target.read_bytes() == b'old' and _temporaries(tmp_path) == []
 
 
-def test_empty_temporary_of_a_starting_writer_is_left_alone(tmp_path):
-    """mkstemp creates the file before its writer locks it: an empty, fresh
-    temporary may belong to a writer that is just starting."""
-    fresh = tmp_path / '.x.pth.abcd1234.tmp'
-    fresh.write_bytes(b'')
+def test_recently_changed_temporary_is_left_alone(tmp_path):
+    """Between mkstemp and flock, or on a network file system whose locks do
+    not reach this host, a writer's temporary is unlocked: it is kept while it
+    changed within the last minute."""
+    recent = tmp_path / '.x.pth.abcd1234.tmp'
+    recent.write_bytes(b'being written elsewhere')
     atomic_write_bytes(b'1', str(tmp_path / 'x.pth'))
-    assert fresh.exists()
-    old = time.time() - 3600
-    os.utime(fresh, (old, old))
+    assert recent.exists()
+    _age(recent)
     atomic_write_bytes(b'2', str(tmp_path / 'x.pth'))
-    assert not fresh.exists()
+    assert not recent.exists()
+
+
+def _age(*paths, seconds=IDLE_SECONDS + 60):
+    then = time.time() - seconds
+    for path in paths:
+        os.utime(path, (then, then))
