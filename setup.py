@@ -84,11 +84,15 @@ class BuildPyWithMim(build_py):
     """``build_py`` that also provides ``mmseg_attn/.mim``."""
 
     def run(self):
-        if getattr(self, 'editable_mode', False):
+        editable = getattr(self, 'editable_mode', False)
+        if editable:
             # PEP 660 editable wheel: the package is imported from the checkout
             link_mim_items()
+        else:
+            # an in-tree build folder would otherwise keep modules deleted since
+            _remove(osp.join(self.build_lib, PACKAGE))
         super().run()
-        if not getattr(self, 'editable_mode', False):
+        if not editable:
             copy_mim_items(osp.join(self.build_lib, PACKAGE))
 
 
