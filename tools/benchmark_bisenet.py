@@ -13,18 +13,19 @@ Three segmentors are built with BN and random weights:
   160k_cityscapes-1024x1024.py``.
 
 In one run the script measures, for an input of ``1 x 3 x H x W``
-(512 x 1024 by default):
+(512 x 1024 by default), with the methods of :mod:`mmseg_attn.analysis`:
 
 - latency of inference (``encode_decode``: backbone, neck, decode head and
   the resize of the logits to the input size; eval mode, no gradients). The
-  models are timed interleaved, in a rotating order, ``--repeat`` rounds after
+  models are timed interleaved, in a rotating order
+  (:func:`~mmseg_attn.analysis.time_interleaved`), ``--repeat`` rounds after
   ``--warmup`` untimed ones; the median and the minimum of each model are
   reported with the ratio of its median to mmseg's and the median of the
   per-round ratios (robust to a load that drifts during the run);
 - parameters, all of them and those of the inference path (without the
   auxiliary heads);
-- FLOPs of ``model(x)`` (backbone, neck, decode head) counted by mmengine's
-  ``get_model_complexity_info``, which counts one multiply-add as one FLOP.
+- FLOPs of ``model(x)`` (backbone, neck, decode head) counted by
+  :func:`~mmseg_attn.analysis.count_flops` (1 multiply-add = 2 FLOPs).
 
 Example::
 
@@ -33,23 +34,15 @@ Example::
 import argparse
 import importlib.util
 import os.path as osp
-import statistics
-import time
-from typing import Dict, List
+from typing import Dict
 
-import mmseg
 import torch
-from mmengine.analysis import get_model_complexity_info
-from mmengine.config import Config
-from mmseg.registry import MODELS
-from mmseg.utils import register_all_modules
 
-import mmseg_attn  # noqa: F401  (registration)
-from mmseg_attn.utils import convert_sync_bn_cfg, drop_pretrained_cfg
+from mmseg_attn.analysis import FLOPS_CONVENTION, count_flops, time_interleaved
+from mmseg_attn.apis import build_segmentor
 
 REPO_ROOT = osp.dirname(osp.dirname(osp.abspath(__file__)))
-MMSEG_CONFIG = osp.join(osp.dirname(mmseg.__file__), '.mim', 'configs', 'bisenetv1',
-                        'bisenetv1_r18-d32-in1k-pre_4xb4-160k_cityscapes-1024x1024.py')
+MMSEG_CONFIG = 'mmseg::bisenetv1/bisenetv1_r18-d32-in1k-pre_4xb4-160k_cityscapes-1024x1024.py'
 OURS_MMSEG = osp.join(REPO_ROOT, 'configs', 'bisenet',
                       'bisenetv1-mmseg_r18-d32-in1k-pre_4xb4-160k_cityscapes-1024x1024.py')
 OURS_PAPER = osp.join(REPO_ROOT, 'configs', 'bisenet',
@@ -58,13 +51,8 @@ CONVERTER = osp.join(REPO_ROOT, 'tools', 'model_converters', 'bisenetv1_mmseg2at
 
 
 def build(config: str) -> torch.nn.Module:
-    """Build a segmentor from a config with BN and without pretrained weights."""
-    cfg = Config.fromfile(config)
-    convert_sync_bn_cfg(cfg.model)
-    drop_pretrained_cfg(cfg.model)
-    model = MODELS.build(cfg.model)
-    model.init_weights()
-    return model.eval()
+    """The segmentor of a config with BN, random weights and its auxiliary heads."""
+    return build_segmentor(config, keep_auxiliary=True)
 
 
 def converter():
@@ -93,7 +81,6 @@ def main():
     args = parser.parse_args()
     if args.threads:
         torch.set_num_threads(args.threads)
-    register_all_modules()
     torch.manual_seed(0)
 
     models: Dict[str, torch.nn.Module] = {'mmseg BiSeNetV1': build(MMSEG_CONFIG)}
@@ -105,41 +92,32 @@ def main():
     h, w = args.shape
     x = torch.randn(1, 3, h, w)
     metas = [dict(img_shape=(h, w), pad_shape=(h, w))]
-    names = list(models)
-    times: Dict[str, List[float]] = {n: [] for n in names}
     outputs = {}
-    with torch.no_grad():
-        for i in range(args.warmup + args.repeat):
-            order = names[i % len(names):] + names[:i % len(names)]
-            for name in order:
-                start = time.perf_counter()
-                out = models[name].encode_decode(x, metas)
-                elapsed = time.perf_counter() - start
-                if i >= args.warmup:
-                    times[name].append(elapsed)
-                outputs[name] = out
+
+    def infer(name):
+        def run():
+            with torch.no_grad():
+                outputs[name] = models[name].encode_decode(x, metas)
+        return run
+
+    times = time_interleaved({name: infer(name) for name in models}, args.repeat, args.warmup)
     diff = (outputs['mmseg BiSeNetV1'] - outputs['ours (mmseg variant)']).abs().max().item()
 
     flops = {}
     if not args.no_flops:
         for name, model in models.items():
-            info = get_model_complexity_info(
-                model, inputs=(x, ), show_table=False, show_arch=False)
-            flops[name] = info['flops']
+            flops[name] = sum(count_flops(model, x)[''].values())
 
-    base = statistics.median(times['mmseg BiSeNetV1'])
+    base = times['mmseg BiSeNetV1']
     print(f'input 1x3x{h}x{w}, {torch.get_num_threads()} threads, '
           f'{args.repeat} rounds (+{args.warmup} warm-up), torch {torch.__version__}')
     print('| model | latency median (ms) | min (ms) | ratio of medians | median of paired '
-          'ratios | params (M) | params w/o aux (M) | GFLOPs |')
+          f'ratios | params (M) | params w/o aux (M) | GFLOPs ({FLOPS_CONVENTION}) |')
     print('|---|---|---|---|---|---|---|---|')
-    for name in names:
-        median = statistics.median(times[name])
-        paired = statistics.median(
-            t / b for t, b in zip(times[name], times['mmseg BiSeNetV1']))
+    for name, t in times.items():
         gflops = f'{flops[name] / 1e9:.2f}' if name in flops else '-'
-        print(f'| {name} | {median * 1e3:.1f} | {min(times[name]) * 1e3:.1f} | '
-              f'{median / base:.3f} | {paired:.3f} | '
+        print(f'| {name} | {t.median_ms:.1f} | {t.min_ms:.1f} | '
+              f'{t.median_ms / base.median_ms:.3f} | {t.ratio_to(base):.3f} | '
               f'{count_params(models[name]) / 1e6:.3f} | '
               f'{count_params(models[name], inference_only=True) / 1e6:.3f} | {gflops} |')
     print(f'max abs diff of the logits, mmseg vs ours (mmseg variant, converted): {diff:.2e}')

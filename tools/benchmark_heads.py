@@ -4,22 +4,19 @@
 Every head gets the same input, the 1/8-scale features of a 512 x 1024
 image from a dilated ResNet-101 (``2048 x 64 x 128`` by default), and is run
 in eval mode without gradients. For each head the script measures, in one
-run:
+run, with the methods of :mod:`mmseg_attn.analysis`:
 
 - parameters of the head (classifier included);
-- FLOPs of one forward pass, counted by :class:`torch.utils.flop_counter.FlopCounterMode`
-  (it counts ``mm``, ``bmm``, ``addmm``, ``baddbmm``, convolutions and
-  attention kernels; matrix products written as ``matmul``/``einsum`` reach it
-  as ``mm``/``bmm``; element-wise ops, softmax, norms and interpolation are
-  not counted). One multiply-add counts as 2 FLOPs;
-- CPU latency of one forward pass: the median of ``--repeat`` timed runs
-  after ``--warmup`` untimed ones, with ``torch.get_num_threads()`` threads;
-- peak memory: the largest total size of the tensors that are alive at the
-  same time during the forward pass, not counting the input and the
-  parameters. It is tracked op by op with a ``TorchDispatchMode`` that adds
-  the storage of every tensor an ATen op returns and subtracts it when the
-  last tensor using that storage is freed; workspaces internal to an op
-  (e.g. of a convolution kernel) are not seen.
+- FLOPs of one forward pass (:func:`~mmseg_attn.analysis.count_flops`:
+  convolutions and matrix products; 1 multiply-add = 2 FLOPs);
+- CPU latency of one forward pass: all heads timed interleaved in a rotating
+  order (:func:`~mmseg_attn.analysis.time_interleaved`), ``--repeat`` rounds
+  after ``--warmup`` untimed ones; the median, and as ratio the median of the
+  per-round ratios to ``FLAHead``;
+- peak memory: the extra peak of one forward pass run as the first work of a
+  fresh process (:func:`~mmseg_attn.analysis.peak_memory_in_fresh_process`;
+  on the CPU the growth of the peak resident size), which the input and the
+  parameters, built before, do not count in. ``--no-memory`` skips it.
 
 and prints a markdown table with ratios to ``FLAHead``.
 
@@ -28,19 +25,25 @@ Example::
     python tools/benchmark_heads.py --repeat 3
 """
 import argparse
-import statistics
-import time
-import weakref
-from typing import Dict, List
+import os.path as osp
+import sys
+from typing import Callable, Dict, Sequence
 
 import torch
 from mmseg.registry import MODELS
 from mmseg.utils import register_all_modules
-from torch.utils._python_dispatch import TorchDispatchMode
-from torch.utils._pytree import tree_leaves
-from torch.utils.flop_counter import FlopCounterMode
 
-import mmseg_attn  # noqa: F401  (registers FLAHead)
+# a process spawned for the memory figures finds head_step here also when this
+# file was loaded as a module (not run as a script)
+sys.path.append(osp.dirname(osp.abspath(__file__)))
+
+import mmseg_attn  # noqa: E402, F401  (registers FLAHead)
+from mmseg_attn.analysis import (  # noqa: E402
+    FLOPS_CONVENTION,
+    count_flops,
+    peak_memory_in_fresh_process,
+    time_interleaved,
+)
 
 
 def head_cfgs(in_channels: int, channels: int, num_classes: int) -> Dict[str, dict]:
@@ -69,83 +72,27 @@ def head_cfgs(in_channels: int, channels: int, num_classes: int) -> Dict[str, di
     }
 
 
-class PeakMemoryMode(TorchDispatchMode):
-    """Track the peak total size of live tensor storages returned by ATen ops.
+def head_step(cfg: dict, shape: Sequence[int], seed: int = 0) -> Callable[[], None]:
+    """Build a head and its input ``(1, C, H, W)``; return one inference forward."""
+    register_all_modules()
+    torch.manual_seed(seed)
+    head = MODELS.build(cfg).eval()
+    inputs = [torch.randn(1, *shape)]
 
-    Storages that exist before the mode is entered (input, parameters,
-    buffers) are passed as ``ignore`` and never counted.
-
-    Args:
-        ignore (list[Tensor]): Tensors whose storages are not counted.
-    """
-
-    def __init__(self, ignore: List[torch.Tensor]):
-        super().__init__()
-        self.ignored = {t.untyped_storage().data_ptr() for t in ignore}
-        self.live = {}  # storage data_ptr -> [nbytes, number of live tensors]
-        self.current = 0
-        self.peak = 0
-
-    def _release(self, key: int) -> None:
-        entry = self.live.get(key)
-        if entry is None:
-            return
-        entry[1] -= 1
-        if entry[1] == 0:
-            self.current -= entry[0]
-            del self.live[key]
-
-    def _track(self, tensor: torch.Tensor) -> None:
-        storage = tensor.untyped_storage()
-        key = storage.data_ptr()
-        if key == 0 or key in self.ignored:
-            return
-        entry = self.live.get(key)
-        if entry is None:
-            entry = self.live[key] = [storage.nbytes(), 0]
-            self.current += entry[0]
-            self.peak = max(self.peak, self.current)
-        entry[1] += 1
-        weakref.finalize(tensor, self._release, key)
-
-    def __torch_dispatch__(self, func, types, args=(), kwargs=None):
-        out = func(*args, **(kwargs or {}))
-        for leaf in tree_leaves(out):
-            if isinstance(leaf, torch.Tensor):
-                self._track(leaf)
-        return out
-
-
-def measure(head: torch.nn.Module, x: torch.Tensor, warmup: int, repeat: int) -> dict:
-    """Parameters, FLOPs, median latency (s) and peak memory (bytes) of a head."""
-    inputs = [x]
-    with torch.no_grad():
-        counter = FlopCounterMode(display=False)
-        with counter:
+    def step():
+        with torch.no_grad():
             head(inputs)
-        flops = counter.get_total_flops()
-        ops = sorted({str(op).split('.')[1] for op in counter.get_flop_counts()['Global']})
 
-        keep = [x, *head.parameters(), *head.buffers()]
-        mode = PeakMemoryMode(keep)
-        with mode:
-            out = head(inputs)
-        del out
-        peak = mode.peak
+    return step
 
-        for _ in range(warmup):
-            head(inputs)
-        times = []
-        for _ in range(repeat):
-            start = time.perf_counter()
-            head(inputs)
-            times.append(time.perf_counter() - start)
+
+def measure(head: torch.nn.Module, x: torch.Tensor) -> dict:
+    """Parameters, FLOPs and the aten ops that carry them, of a head on ``x``."""
+    flops = count_flops(head, [x], mode=None)['']
     return dict(
         params=sum(p.numel() for p in head.parameters()),
-        flops=flops,
-        ops=ops,
-        latency=statistics.median(times),
-        peak=peak)
+        flops=sum(flops.values()),
+        ops=sorted(flops))
 
 
 def markdown_table(results: Dict[str, dict], ref: str) -> str:
@@ -153,10 +100,14 @@ def markdown_table(results: Dict[str, dict], ref: str) -> str:
     base = results[ref]
 
     def cell(r, key, scale, fmt):
-        return f'{r[key] / scale:{fmt}} ({r[key] / base[key]:.2f}x)'
+        if r.get(key) is None:
+            return '-'
+        ratio = r.get(f'{key}_ratio', r[key] / base[key] if base[key] else float('nan'))
+        return f'{r[key] / scale:{fmt}} ({ratio:.2f}x)'
 
     lines = [
-        '| head | params (M) | GFLOPs | CPU latency, median (ms) | peak memory (MiB) |',
+        f'| head | params (M) | GFLOPs ({FLOPS_CONVENTION}) | CPU latency, median (ms) '
+        '| peak memory (MiB) |',
         '|---|---|---|---|---|',
     ]
     for name, r in results.items():
@@ -187,6 +138,8 @@ def parse_args():
     parser.add_argument('--threads', type=int, default=None, help='torch CPU threads')
     parser.add_argument(
         '--heads', nargs='+', default=None, help='subset of heads to run (FLAHead always runs)')
+    parser.add_argument('--no-memory', action='store_true',
+                        help='skip the peak memory (one fresh process per head)')
     return parser.parse_args()
 
 
@@ -202,24 +155,37 @@ def main():
         names = ['FLAHead'] + [n for n in names if n in args.heads and n != 'FLAHead']
     x = torch.randn(1, *args.shape)
 
-    results = {}
+    heads = {name: MODELS.build(cfgs[name]).eval() for name in names}
+    results = {name: measure(head, x) for name, head in heads.items()}
+
+    def forward(head):
+        def run():
+            with torch.no_grad():
+                head([x])
+        return run
+
+    times = time_interleaved({n: forward(h) for n, h in heads.items()}, args.repeat,
+                             args.warmup)
+    del heads
     for name in names:
-        head = MODELS.build(cfgs[name]).eval()
-        results[name] = measure(head, x, args.warmup, args.repeat)
-        print(f'{name}: done ({results[name]["latency"]:.2f} s)', flush=True)
-        del head
+        r = results[name]
+        r['latency'] = times[name].median_ms / 1e3
+        r['latency_ratio'] = times[name].ratio_to(times['FLAHead'])
+        r['peak'] = None if args.no_memory else peak_memory_in_fresh_process(
+            head_step, cfgs[name], args.shape)
+        print(f'{name}: done ({r["latency"]:.2f} s)', flush=True)
 
     c, h, w = args.shape
     print(f'\nInput 1 x {c} x {h} x {w}, eval mode, no grad, torch {torch.__version__}, '
-          f'{torch.get_num_threads()} threads, latency median of {args.repeat} runs '
-          f'after {args.warmup} warm-up.\n')
+          f'{torch.get_num_threads()} threads, latency median of {args.repeat} interleaved '
+          f'rounds after {args.warmup} warm-up (ratio: median of the per-round ratios).\n')
     print(markdown_table(results, 'FLAHead'))
-    print('\nFLOPs: torch.utils.flop_counter.FlopCounterMode (1 multiply-add = 2 FLOPs); '
+    print(f'\nFLOPs: torch.utils.flop_counter.FlopCounterMode ({FLOPS_CONVENTION}); '
           'ops counted per head:')
     for name, r in results.items():
         print(f'- {name}: {", ".join(r["ops"])}')
-    print('Peak memory: largest total size of live tensors returned by ATen ops during the '
-          'forward pass (input and parameters excluded), tracked with a TorchDispatchMode.')
+    print('Peak memory: extra peak of one forward pass run first in a fresh process '
+          '(mmseg_attn.analysis.peak_memory_in_fresh_process).')
 
 
 if __name__ == '__main__':

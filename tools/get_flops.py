@@ -1,3 +1,4 @@
+# Copyright (c) mmseg_attn contributors. All rights reserved.
 """Parameters and FLOPs of a segmentor, per module.
 
 Counts every convolution and matrix product (``nn.Linear``, ``torch.bmm``,
@@ -17,14 +18,14 @@ import json
 from mmengine.config import Config, DictAction
 
 import mmseg_attn  # noqa: F401  (registration)
-from mmseg_attn.apis import (
-    build_segmentor,
+from mmseg_attn.analysis import (
+    FLOPS_CONVENTION,
     costs_as_dicts,
     format_cost_table,
     format_count,
     module_costs,
-    random_batch,
 )
+from mmseg_attn.apis import build_segmentor, random_batch
 
 
 def parse_args():
@@ -45,15 +46,9 @@ def parse_args():
         help="device to run on: 'meta' (count only, default), 'cpu' or 'cuda'")
     parser.add_argument('--json', help='also write the rows and totals to this JSON file')
     parser.add_argument(
-        '--cfg-options',
-        nargs='+',
-        action=DictAction,
-        help='override some settings in the used config, the key-value pair '
-        'in xxx=yyy format will be merged into config file. If the value to '
-        'be overwritten is a list, it should be like key="[a,b]" or key=a,b '
-        'It also allows nested list/tuple values, e.g. key="[(a,b),(c,d)]" '
-        'Note that the quotation marks are necessary and that no white space '
-        'is allowed.')
+        '--cfg-options', nargs='+', action=DictAction,
+        help='override config settings, key=value pairs merged into the config '
+        '(as in mmseg\'s tools)')
     return parser.parse_args()
 
 
@@ -79,7 +74,8 @@ def main():
     print(format_cost_table(rows))
     print(f'\nInput shape: {(args.batch_size, 3, *shape)} (backbone, neck and decode head; '
           'auxiliary heads removed)')
-    print(f'FLOPs: {format_count(total.flops)} (MACs: {format_count(total.flops / 2)})')
+    print(f'FLOPs: {format_count(total.flops)} ({FLOPS_CONVENTION}; '
+          f'MACs: {format_count(total.flops / 2)})')
     print(f'  convolutions: {format_count(total.conv_flops)}, matrix products: '
           f'{format_count(total.matmul_flops)}')
     print(f'Params: {format_count(total.params)}')

@@ -5,13 +5,11 @@ import subprocess
 import sys
 
 import torch
-import torch.nn as nn
 from mmengine.config import Config
 from mmengine.registry import init_default_scope
 from mmseg.registry import MODELS
 
 import mmseg_attn  # noqa: F401
-from mmseg_attn.apis import time_inference
 from tests.utils import REPO_ROOT, toy_config
 
 TINY = 'tests/data/attention_vis_bisenet_tiny.py'
@@ -30,35 +28,6 @@ def _report(work_dir):
     (name, ) = [f for f in os.listdir(work_dir) if f.startswith('fps_')]
     with open(os.path.join(work_dir, name)) as f:
         return json.load(f)
-
-
-def test_time_inference_runs_warmup_then_timed_batches():
-
-    class Counter(nn.Module):
-
-        def __init__(self):
-            super().__init__()
-            self.weight = nn.Parameter(torch.zeros(1))
-            self.calls = 0
-
-        def forward(self, inputs, data_samples, mode):
-            assert mode == 'predict' and not torch.is_grad_enabled()
-            self.calls += 1
-
-    model = Counter()
-    batch = (torch.zeros(2, 3, 4, 4), None)
-    stats = time_inference(model, iter([batch] * 100), num_iters=4, num_warmup=3,
-                           log_interval=0)
-    assert model.calls == 7
-    assert stats['batches'] == 4 and stats['images'] == 8
-    lat = stats['latency_ms']
-    assert 0 <= lat['min'] <= lat['median'] <= lat['max']
-    assert stats['fps'] > 0
-    # a finite input that ends early times what it has
-    model.calls = 0
-    stats = time_inference(model, iter([batch] * 5), num_iters=10, num_warmup=3,
-                           log_interval=0)
-    assert model.calls == 5 and stats['batches'] == 2
 
 
 def test_benchmark_random_input_with_checkpoint(tmp_path):

@@ -1,10 +1,12 @@
-"""model-index.yml and the generated model-zoo tables follow the metafiles."""
+"""model-index.yml, the generated model-zoo tables and the blocks table are current."""
 import glob
+import importlib.util
 import os
 import os.path as osp
 import subprocess
 import sys
 
+import pytest
 import yaml
 
 from tests.utils import REPO_ROOT
@@ -125,3 +127,43 @@ def test_readme_without_markers_is_an_error(tmp_path):
     (tmp_path / 'README.md').write_text('# no markers\n')
     result = _tool('--readme', root=tmp_path)
     assert result.returncode != 0 and 'model-zoo-start' in result.stdout
+
+
+def _load_tool():
+    spec = importlib.util.spec_from_file_location('gen_model_zoo', TOOL)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_blocks_table_of_the_docs():
+    """docs/blocks.md holds the generated table (its currency: the --check above)."""
+    gen = _load_tool()
+    with open(osp.join(REPO_ROOT, 'docs', 'blocks.md')) as f:
+        text = f.read()
+    assert gen.BLOCKS_BEGIN in text and gen.BLOCKS_END in text
+    # counted from the built block: SE at C = 256, ratio 16: 256 * 16 * 2 + 16 + 256
+    assert '| `SqueezeExcitation` (ratio=16) | [SENet]' in text and '| 8,464 |' in text
+    for row in gen.BLOCKS.strip().splitlines():
+        assert f'| `{row.split(" | ")[0]}`' in text
+
+
+def test_blocks_table_between_markers(tmp_path, monkeypatch, capsys):
+    gen = _load_tool()
+    os.makedirs(tmp_path / 'docs')
+    blocks = tmp_path / 'docs' / 'blocks.md'
+    blocks.write_text(f'# Blocks\n\n{gen.BLOCKS_BEGIN}\nold\n{gen.BLOCKS_END}\n\nafter\n')
+    monkeypatch.setattr(sys, 'argv', ['gen_model_zoo.py', '--root', str(tmp_path)])
+    assert gen.main() == 0
+    assert capsys.readouterr().out.startswith('wrote ')
+    text = blocks.read_text()
+    assert text.startswith(f'# Blocks\n\n{gen.BLOCKS_BEGIN}\n| block (`type=`) | paper |')
+    assert text.endswith(f' |\n{gen.BLOCKS_END}\n\nafter\n') and 'old' not in text
+    assert text.count('\n| `') == len(gen.BLOCKS.strip().splitlines())
+    monkeypatch.setattr(sys, 'argv', ['gen_model_zoo.py', '--blocks-table'])
+    assert gen.main() == 0
+    assert capsys.readouterr().out.splitlines()[2:] == text.splitlines()[5:-3]
+    blocks.write_text('# no markers\n')
+    monkeypatch.setattr(sys, 'argv', ['gen_model_zoo.py', '--root', str(tmp_path)])
+    with pytest.raises(ValueError, match='blocks-table:begin'):
+        gen.main()

@@ -1,118 +1,12 @@
 # Copyright (c) mmseg_attn contributors. All rights reserved.
 import pytest
 import torch
-import torch.nn as nn
 import torch.nn.functional as F
 
 from mmseg_attn.models.layers import CBAM, ChannelAttention, SpatialAttention
-
-# ---------------------------------------------------------------------------
-# The official CBAM code (Park et al., attention-module, MODELS/cbam.py),
-# transcribed; ``kernel_size`` and ``bn`` made arguments so that the paper's
-# plain conv can be checked too.
-# ---------------------------------------------------------------------------
-
-
-class BasicConv(nn.Module):
-
-    def __init__(self, in_planes, out_planes, kernel_size, stride=1, padding=0, dilation=1,
-                 groups=1, relu=True, bn=True, bias=False):
-        super().__init__()
-        self.out_channels = out_planes
-        self.conv = nn.Conv2d(in_planes, out_planes, kernel_size=kernel_size, stride=stride,
-                              padding=padding, dilation=dilation, groups=groups, bias=bias)
-        self.bn = nn.BatchNorm2d(out_planes, eps=1e-5, momentum=0.01,
-                                 affine=True) if bn else None
-        self.relu = nn.ReLU() if relu else None
-
-    def forward(self, x):
-        x = self.conv(x)
-        if self.bn is not None:
-            x = self.bn(x)
-        if self.relu is not None:
-            x = self.relu(x)
-        return x
-
-
-class Flatten(nn.Module):
-
-    def forward(self, x):
-        return x.view(x.size(0), -1)
-
-
-class ChannelGate(nn.Module):
-
-    def __init__(self, gate_channels, reduction_ratio=16, pool_types=('avg', 'max')):
-        super().__init__()
-        self.gate_channels = gate_channels
-        self.mlp = nn.Sequential(
-            Flatten(),
-            nn.Linear(gate_channels, gate_channels // reduction_ratio),
-            nn.ReLU(),
-            nn.Linear(gate_channels // reduction_ratio, gate_channels))
-        self.pool_types = pool_types
-
-    def forward(self, x):
-        channel_att_sum = None
-        for pool_type in self.pool_types:
-            if pool_type == 'avg':
-                avg_pool = F.avg_pool2d(x, (x.size(2), x.size(3)),
-                                        stride=(x.size(2), x.size(3)))
-                channel_att_raw = self.mlp(avg_pool)
-            elif pool_type == 'max':
-                max_pool = F.max_pool2d(x, (x.size(2), x.size(3)),
-                                        stride=(x.size(2), x.size(3)))
-                channel_att_raw = self.mlp(max_pool)
-            if channel_att_sum is None:
-                channel_att_sum = channel_att_raw
-            else:
-                channel_att_sum = channel_att_sum + channel_att_raw
-        scale = torch.sigmoid(channel_att_sum).unsqueeze(2).unsqueeze(3).expand_as(x)
-        return x * scale
-
-
-class ChannelPool(nn.Module):
-
-    def forward(self, x):
-        return torch.cat((torch.max(x, 1)[0].unsqueeze(1), torch.mean(x, 1).unsqueeze(1)),
-                         dim=1)
-
-
-class SpatialGate(nn.Module):
-
-    def __init__(self, kernel_size=7, bn=True):
-        super().__init__()
-        self.compress = ChannelPool()
-        self.spatial = BasicConv(2, 1, kernel_size, stride=1, padding=(kernel_size - 1) // 2,
-                                 relu=False, bn=bn, bias=not bn)
-
-    def forward(self, x):
-        x_compress = self.compress(x)
-        x_out = self.spatial(x_compress)
-        scale = torch.sigmoid(x_out)  # broadcasting
-        return x * scale
-
-
-class RefCBAM(nn.Module):
-
-    def __init__(self, gate_channels, reduction_ratio=16, pool_types=('avg', 'max'),
-                 kernel_size=7, bn=True):
-        super().__init__()
-        self.ChannelGate = ChannelGate(gate_channels, reduction_ratio, pool_types)
-        self.SpatialGate = SpatialGate(kernel_size, bn)
-
-    def forward(self, x):
-        x_out = self.ChannelGate(x)
-        x_out = self.SpatialGate(x_out)
-        return x_out
-
-
-def _swap_mean_max(spatial_block):
-    """The official code stacks [max; mean], the paper (and the block)
-    [mean; max]: swap the two input channels of the copied conv."""
-    with torch.no_grad():
-        weight = spatial_block.conv.conv.weight
-        weight.copy_(weight.flip(1))
+from mmseg_attn.testing import RefCBAM, flip_mean_max
+from mmseg_attn.testing import RefChannelGate as ChannelGate
+from mmseg_attn.testing import RefSpatialGate as SpatialGate
 
 
 def test_channel_attention_matches_official(dtype, copy_weights, assert_same):
@@ -142,7 +36,7 @@ def test_spatial_attention_matches_official(bn, dtype, training, copy_weights, a
     block = SpatialAttention(16, norm_cfg=norm_cfg).to(dtype)
     assert (block.conv.conv.bias is None) == bn
     copy_weights(ref, block)
-    _swap_mean_max(block)
+    flip_mean_max(block)
     ref.train(training)
     block.train(training)
     x = torch.randn(2, 16, 9, 7, dtype=dtype)
@@ -157,7 +51,7 @@ def test_cbam_matches_official(kernel_size, dtype, training, copy_weights, asser
     block = CBAM(32, ratio=16, kernel_size=kernel_size,
                  norm_cfg=dict(type='BN', momentum=0.01)).to(dtype)
     copy_weights(ref, block)
-    _swap_mean_max(block.spatial_attention)
+    flip_mean_max(block.spatial_attention)
     ref.train(training)
     block.train(training)
     x = torch.randn(2, 32, 7, 5, dtype=dtype)

@@ -1,29 +1,9 @@
 # Copyright (c) mmseg_attn contributors. All rights reserved.
 import pytest
 import torch
-import torch.nn as nn
 
 from mmseg_attn.models.layers import SqueezeExcitation
-
-
-class RefSELayer(nn.Module):
-    """SE layer transcribed from the reference article (``bias`` added so
-    that the paper's biased FC layers can be checked too)."""
-
-    def __init__(self, channel, reduction=16, bias=False):
-        super().__init__()
-        self.avg_pool = nn.AdaptiveAvgPool2d(1)
-        self.fc = nn.Sequential(
-            nn.Linear(channel, channel // reduction, bias=bias),
-            nn.ReLU(inplace=True),
-            nn.Linear(channel // reduction, channel, bias=bias),
-            nn.Sigmoid())
-
-    def forward(self, x):
-        b, c, _, _ = x.size()
-        y = self.avg_pool(x).view(b, c)
-        y = self.fc(y).view(b, c, 1, 1)
-        return x * y.expand_as(x)
+from mmseg_attn.testing import RefSELayer
 
 
 @pytest.mark.parametrize('bias', [False, True])

@@ -1,63 +1,18 @@
-"""tools/get_flops.py and mmseg_attn.apis.module_costs: matmuls are counted."""
+"""tools/get_flops.py end to end: matmuls are counted, the parts add up."""
 import json
 import os
 import subprocess
 import sys
 
-import torch
-import torch.nn as nn
-from mmengine.analysis import get_model_complexity_info
 from mmengine.config import Config
 from mmengine.registry import init_default_scope
 from mmseg.registry import MODELS
 
 import mmseg_attn  # noqa: F401
-from mmseg_attn.apis import module_costs
-from mmseg_attn.models.layers import FullyAttentionalBlock
+from mmseg_attn.testing import conv_flops, fla_matmul_flops
 from tests.utils import REPO_ROOT
 
 CONFIG = 'tests/data/attention_vis_bisenet_tiny.py'
-
-
-def fla_matmul_flops(n, c, h, w):
-    """Matrix products of a Fully Attentional block, 2 FLOPs per multiply-add.
-
-    Per image, for each of the W columns: energy (C x H) @ (H x C) and
-    aggregation (C x C) @ (C x H), each 2*C*C*H; the same for each of the H
-    rows with W. The priors are two Linear(C, C) over the H row means and the
-    W column means: 2*C*C*(H + W).
-    """
-    columns = w * (2 * c * h * c + 2 * c * c * h)
-    rows = h * (2 * c * w * c + 2 * c * c * w)
-    priors = 2 * c * c * h + 2 * c * c * w
-    return n * (columns + rows + priors)
-
-
-def conv3x3_flops(n, c_in, c_out, h, w):
-    return n * 2 * c_in * 9 * c_out * h * w
-
-
-def test_fla_block_matmuls_are_counted():
-    n, c, h, w = 2, 16, 6, 10
-    block = FullyAttentionalBlock(c, chunk_size=4).eval()
-    rows = module_costs(block, torch.randn(n, c, h, w), mode=None)
-    total = rows[0]
-    assert total.matmul_flops == fla_matmul_flops(n, c, h, w)
-    assert total.conv_flops == conv3x3_flops(n, c, c, h, w)  # the output conv, no bias
-    assert total.flops == total.matmul_flops + total.conv_flops
-    assert total.params == sum(p.numel() for p in block.parameters())
-    by_name = {r.name: r for r in rows}
-    assert by_name['conv1'].matmul_flops == n * 2 * c * c * h  # row priors
-    assert by_name['conv2'].matmul_flops == n * 2 * c * c * w  # column priors
-
-
-def test_flops_are_twice_mmengine_macs_on_convs():
-    model = nn.Sequential(nn.Conv2d(3, 8, 3, padding=1), nn.ReLU(),
-                          nn.Conv2d(8, 4, 1, bias=False)).eval()
-    x = torch.randn(1, 3, 10, 12)
-    macs = get_model_complexity_info(model, inputs=(x, ), show_table=False,
-                                     show_arch=False)['flops']
-    assert module_costs(model, x, mode=None)[0].flops == 2 * macs
 
 
 def test_get_flops_tool(tmp_path):
@@ -71,6 +26,7 @@ def test_get_flops_tool(tmp_path):
     assert result.returncode == 0, result.stdout[-6000:]
     assert '| decode_head.fla' in result.stdout.replace('  ', '')
     assert 'FLOPs:' in result.stdout and 'Params:' in result.stdout
+    assert '1 multiply-add = 2 FLOPs' in result.stdout
 
     with open(out_json) as f:
         report = json.load(f)
@@ -82,7 +38,7 @@ def test_get_flops_tool(tmp_path):
     fla = rows['decode_head.fla']
     assert fla['type'] == 'FullyAttentionalBlock'
     assert fla['matmul_flops'] == fla_matmul_flops(1, c, fh, fw)
-    assert fla['flops'] == fla['matmul_flops'] + conv3x3_flops(1, c, c, fh, fw)
+    assert fla['flops'] == fla['matmul_flops'] + conv_flops(1, c, c, fh, fw, 3)
     # no other matrix products in this model: convs only elsewhere
     assert report['rows'][0]['matmul_flops'] == fla['matmul_flops']
     # the parts add up to the whole and the head holds its children

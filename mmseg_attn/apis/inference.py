@@ -1,0 +1,116 @@
+# Copyright (c) mmseg_attn contributors. All rights reserved.
+"""Build a segmentor from a config for inference, and random inputs for it.
+
+Used by the tools (``benchmark.py``, ``get_flops.py``, the cost tables,
+``visualize_attention.py``) and by :mod:`mmseg_attn.analysis` users.
+"""
+import os.path as osp
+from typing import List, Optional, Sequence, Tuple, Union
+
+import torch
+import torch.nn as nn
+from mmengine.config import Config
+from mmengine.hub import get_config
+from mmengine.registry import init_default_scope
+from mmengine.runner import load_checkpoint
+from mmseg.registry import MODELS
+from mmseg.structures import SegDataSample
+
+from mmseg_attn.utils import convert_sync_bn_cfg, drop_pretrained_cfg
+
+__all__ = ['build_segmentor', 'load_config', 'random_batch']
+
+
+def load_config(config: Union[str, Config]) -> Config:
+    """A config from a file, or from an installed package as ``'mmseg::path'``.
+
+    ``'mmseg::bisenetv1/bisenetv1_r18-d32-in1k-pre_4xb4-160k_cityscapes-1024x1024.py'``
+    is resolved by mmengine (:func:`mmengine.hub.get_config`) in the configs
+    that mmseg ships (``mmseg/.mim/configs``), as ``_base_ = 'mmseg::...'`` is.
+
+    Args:
+        config (str | Config): A path, a ``package::path`` name, or a config
+            (returned as is).
+
+    Returns:
+        Config: The loaded config.
+    """
+    if isinstance(config, Config):
+        return config
+    if not isinstance(config, str):
+        raise TypeError(f'config must be a path, a package::path name or a Config, '
+                        f'got {type(config).__name__}')
+    if '::' in config:
+        return get_config(config)
+    return Config.fromfile(config)
+
+
+def build_segmentor(config: Union[str, Config],
+                    checkpoint: Optional[str] = None,
+                    device: str = 'cpu',
+                    cfg_options: Optional[dict] = None,
+                    keep_auxiliary: bool = False) -> nn.Module:
+    """Build the segmentor of a config for inference or analysis.
+
+    SyncBN becomes BN and ``Pretrained`` inits are dropped (nothing is
+    downloaded); the weights come from ``checkpoint`` when given (loaded
+    with the secure loader of :mod:`mmseg_attn.compat`), else they keep
+    PyTorch's default initialisation (``init_weights`` is not called, as in
+    mmseg's analysis tools). The auxiliary heads are removed unless
+    ``keep_auxiliary`` (they do not run at inference).
+
+    Args:
+        config (str | Config): Config file, ``package::path`` name (see
+            :func:`load_config`) or config object.
+        checkpoint (str, optional): Checkpoint to load. Defaults to None.
+        device (str): Device of the model. Defaults to 'cpu'.
+        cfg_options (dict, optional): Overrides merged into the config.
+            Defaults to None.
+        keep_auxiliary (bool): Keep ``auxiliary_head``. Defaults to False.
+
+    Returns:
+        nn.Module: The segmentor in eval mode, with ``cfg`` attached.
+    """
+    cfg = load_config(config)
+    if cfg_options:
+        cfg.merge_from_dict(cfg_options)
+    init_default_scope(cfg.get('default_scope', 'mmseg'))
+    convert_sync_bn_cfg(cfg.model)
+    drop_pretrained_cfg(cfg.model)
+    cfg.model.train_cfg = None
+    model = MODELS.build(cfg.model)
+    if checkpoint is not None:
+        if not osp.isfile(checkpoint) and '://' not in checkpoint:
+            raise FileNotFoundError(f'checkpoint {checkpoint!r} does not exist')
+        load_checkpoint(model, checkpoint, map_location='cpu')
+    if not keep_auxiliary and getattr(model, 'auxiliary_head', None) is not None:
+        model.auxiliary_head = None
+    model.cfg = cfg
+    return model.to(device).eval()
+
+
+def random_batch(shape: Sequence[int], batch_size: int = 1,
+                 device: Union[str, torch.device] = 'cpu', seed: int = 0,
+                 channels: int = 3) -> Tuple[torch.Tensor, List[SegDataSample]]:
+    """Normalised random images and their data samples, as after the data preprocessor.
+
+    Args:
+        shape (Sequence[int]): ``(H, W)`` of the images.
+        batch_size (int): Number of images. Defaults to 1.
+        device: Device of the tensor. Defaults to 'cpu'.
+        seed (int): Seed of the images. Defaults to 0.
+        channels (int): Channels of the images. Defaults to 3.
+
+    Returns:
+        tuple: ``inputs (N, channels, H, W)`` and ``N`` data samples whose
+        ``img_shape``, ``ori_shape`` and ``pad_shape`` are ``(H, W)``.
+    """
+    h, w = shape
+    generator = torch.Generator().manual_seed(seed)
+    inputs = torch.randn(batch_size, channels, h, w, generator=generator)
+    if str(device) != 'meta':
+        inputs = inputs.to(device)
+    else:
+        inputs = torch.empty_like(inputs, device='meta')
+    meta = dict(img_shape=(h, w), ori_shape=(h, w), pad_shape=(h, w), padding_size=[0] * 4)
+    return inputs, [SegDataSample(metainfo=meta) for _ in range(batch_size)]
