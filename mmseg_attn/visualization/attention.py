@@ -51,6 +51,11 @@ _KIND_WORDS = {
     'fusion': 'fusion weight of input 1, mean over channels',
     'fla': 'row and column attention',
 }
+_OVERVIEW_WORDS = {
+    'spatial': 'spatial attention',
+    'pixel': 'pixel attention',
+    'fusion': 'fusion weights',
+}
 _CBAR_LABELS = {
     'spatial': 'weight per position',
     'pixel': 'mean weight',
@@ -352,7 +357,8 @@ def _map_values(record: AttentionRecord) -> np.ndarray:
 def attention_figures(result: AttentionAnalysis, alpha: float = 0.5,
                       chart_size: Sequence[int] = (800, 400),
                       fla_size: Sequence[int] = (1000, 700),
-                      per_map: bool = True) -> List[dict]:
+                      per_map: bool = True,
+                      roles: Optional[Sequence[str]] = None) -> List[dict]:
     """Draw the figures of an analysis (nothing is written).
 
     Args:
@@ -365,6 +371,8 @@ def attention_figures(result: AttentionAnalysis, alpha: float = 0.5,
         per_map (bool): Also one figure per spatial map and channel gate
             (the overviews hold them all). Defaults to True. FLA blocks
             always get their own figure.
+        roles (Sequence[str], optional): Draw only the figures of these
+            roles (see below). Defaults to None (all).
 
     Returns:
         list[dict]: Per figure: ``role`` (``'panel'``, ``'spatial_maps'``,
@@ -373,12 +381,18 @@ def attention_figures(result: AttentionAnalysis, alpha: float = 0.5,
         ``record`` (its index in ``result.records``).
     """
     rgb = np.ascontiguousarray(result.image[..., ::-1])
-    figures = [dict(role='panel', name='panel', title=f'{result.model}: Grad-CAM of '
-                    f'"{result.class_name}" at {result.cam_layer}',
-                    image=panel_figure(rgb, result.pred, result.cam, result.classes,
-                                       result.palette, result.class_id, result.model,
-                                       result.cam_where, alpha))]
-    spatial, channel = [], []
+    roles = set(roles) if roles is not None else {'panel', 'spatial_maps', 'channel_gates',
+                                                   'fla', 'map'}
+    if not per_map:
+        roles.discard('map')
+    figures = []
+    if 'panel' in roles:
+        figures.append(dict(role='panel', name='panel', title=f'{result.model}: Grad-CAM of '
+                            f'"{result.class_name}" at {result.cam_layer}',
+                            image=panel_figure(rgb, result.pred, result.cam, result.classes,
+                                               result.palette, result.class_id, result.model,
+                                               result.cam_where, alpha)))
+    spatial, channel, spatial_kinds = [], [], []
     for i, record in enumerate(result.records):
         headline, path = describe_record(record)
         if record.kind == 'channel':
@@ -387,7 +401,9 @@ def attention_figures(result: AttentionAnalysis, alpha: float = 0.5,
             values = _map_values(record)
             spatial.append(dict(values=values, title=f'{headline}\n{path}',
                                 cbar_label=_CBAR_LABELS.get(record.kind, 'weight')))
-        if not per_map and record.kind != 'fla':
+            if record.kind not in spatial_kinds:
+                spatial_kinds.append(record.kind)
+        if ('fla' if record.kind == 'fla' else 'map') not in roles:
             continue
         title = f'{result.model}: {headline}\n{path}'
         if record.kind == 'channel':
@@ -401,13 +417,14 @@ def attention_figures(result: AttentionAnalysis, alpha: float = 0.5,
         figures.append(dict(role='fla' if record.kind == 'fla' else 'map',
                             name=_file_name(i, record)[:-4], record=i,
                             title=title.replace('\n', ' '), image=picture))
-    if spatial:
+    if spatial and 'spatial_maps' in roles:
         shown = spatial[:MAX_OVERVIEW_MAPS]
         more = f' (first {len(shown)} of {len(spatial)})' if len(shown) < len(spatial) else ''
-        title = f'{result.model}: spatial attention over the image{more}'
+        what = ', '.join(_OVERVIEW_WORDS[k] for k in spatial_kinds)
+        title = f'{result.model}: {what} over the image{more}'
         figures.append(dict(role='spatial_maps', name='spatial_maps', title=title,
                             image=heatmap_grid_figure(rgb, shown, title, alpha)))
-    if channel:
+    if channel and 'channel_gates' in roles:
         shown = channel[:MAX_OVERVIEW_MAPS]
         more = f' (first {len(shown)} of {len(channel)})' if len(shown) < len(channel) else ''
         title = (f'{result.model}: channel gates, sorted; red = the '

@@ -57,8 +57,7 @@ def save_png(path: str, rgb: np.ndarray, text: Optional[Dict[str, str]] = None,
     from PIL import Image, PngImagePlugin
     image = Image.fromarray(np.ascontiguousarray(rgb, dtype=np.uint8), 'RGB')
     if colors:
-        image = image.quantize(colors=colors, method=Image.Quantize.MEDIANCUT,
-                               dither=Image.Dither.NONE)
+        image = image.quantize(colors=colors, method=Image.Quantize.FASTOCTREE)
     info = PngImagePlugin.PngInfo()
     for key, value in (text or {}).items():
         info.add_text(str(key), str(value))

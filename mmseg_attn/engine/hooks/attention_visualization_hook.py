@@ -131,9 +131,8 @@ class AttentionVisualizationHook(Hook):
                     'img_path', f'image{i}')))[0]
                 result = analyze(model, np.ascontiguousarray(image), self.class_id,
                                  self.class_name, meta=meta, name=f'{name} @ iter {step}')
-                for figure in attention_figures(result, self.alpha, per_map=False):
-                    if figure['role'] not in self.figures:
-                        continue
+                for figure in attention_figures(result, self.alpha, per_map=False,
+                                                roles=self.figures):
                     runner.visualizer.add_image(f'attention_{stem}_{figure["name"]}',
                                                 figure['image'], step=step)
                     sent += 1
