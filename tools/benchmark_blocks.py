@@ -34,8 +34,8 @@ Examples::
         --fla-impls auto chunked
 """
 import argparse
-import importlib.util
 import os.path as osp
+import runpy
 import sys
 from typing import List, Optional, Sequence, Tuple
 
@@ -166,18 +166,10 @@ def parse_args():
     return args
 
 
-def _docs_generator():
-    path = osp.join(TOOLS, 'gen_model_zoo.py')
-    spec = importlib.util.spec_from_file_location('gen_model_zoo', path)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
 def main():
     args = parse_args()
     if args.params_table:
-        print(_docs_generator().blocks_table())
+        print(runpy.run_path(osp.join(TOOLS, 'gen_model_zoo.py'))['blocks_table']())
         return
     if args.threads:
         torch.set_num_threads(args.threads)

@@ -18,13 +18,7 @@ import json
 from mmengine.config import Config, DictAction
 
 import mmseg_attn  # noqa: F401  (registration)
-from mmseg_attn.analysis import (
-    FLOPS_CONVENTION,
-    costs_as_dicts,
-    format_cost_table,
-    format_count,
-    module_costs,
-)
+from mmseg_attn import analysis
 from mmseg_attn.apis import build_segmentor, random_batch
 
 
@@ -69,22 +63,22 @@ def main():
     shape = input_shape(cfg, args.shape)
     model = build_segmentor(cfg, device=args.device)
     inputs, _ = random_batch(shape, args.batch_size, device=args.device)
-    rows = module_costs(model, inputs, max_depth=args.depth)
+    rows = analysis.module_costs(model, inputs, max_depth=args.depth)
     total = rows[0]
-    print(format_cost_table(rows))
+    print(analysis.format_cost_table(rows))
     print(f'\nInput shape: {(args.batch_size, 3, *shape)} (backbone, neck and decode head; '
           'auxiliary heads removed)')
-    print(f'FLOPs: {format_count(total.flops)} ({FLOPS_CONVENTION}; '
-          f'MACs: {format_count(total.flops / 2)})')
-    print(f'  convolutions: {format_count(total.conv_flops)}, matrix products: '
-          f'{format_count(total.matmul_flops)}')
-    print(f'Params: {format_count(total.params)}')
+    print(f'FLOPs: {analysis.format_count(total.flops)} ({analysis.FLOPS_CONVENTION}; '
+          f'MACs: {analysis.format_count(total.flops / 2)})')
+    print(f'  convolutions: {analysis.format_count(total.conv_flops)}, matrix products: '
+          f'{analysis.format_count(total.matmul_flops)}')
+    print(f'Params: {analysis.format_count(total.params)}')
     print('Not counted: element-wise ops, norms, pooling and interpolation.')
     if args.json:
         with open(args.json, 'w') as f:
             json.dump(dict(config=args.config, input_shape=[args.batch_size, 3, *shape],
                            flops=total.flops, macs=total.flops / 2, params=total.params,
-                           rows=costs_as_dicts(rows)), f, indent=2)
+                           rows=analysis.costs_as_dicts(rows)), f, indent=2)
 
 
 if __name__ == '__main__':

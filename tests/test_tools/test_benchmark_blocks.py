@@ -1,6 +1,6 @@
 """tools/benchmark_blocks.py on tiny inputs (no timing assertions)."""
-import importlib.util
 import os.path as osp
+import runpy
 import sys
 
 import pytest
@@ -8,21 +8,13 @@ import pytest
 from mmseg_attn.testing import block_accepts
 from tests.utils import REPO_ROOT
 
-
-def _load_tool():
-    spec = importlib.util.spec_from_file_location(
-        'benchmark_blocks', osp.join(REPO_ROOT, 'tools', 'benchmark_blocks.py'))
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
-bench = _load_tool()
+bench = runpy.run_path(osp.join(REPO_ROOT, 'tools', 'benchmark_blocks.py'),
+                       run_name='benchmark_blocks')
 
 
 def _main(monkeypatch, capsys, *args):
     monkeypatch.setattr(sys, 'argv', ['benchmark_blocks.py', *map(str, args)])
-    bench.main()
+    bench['main']()
     return capsys.readouterr().out
 
 
@@ -38,8 +30,8 @@ def test_table_of_two_blocks(monkeypatch, capsys):
 
 
 def test_fla_rows_per_size_and_implementation():
-    fla = bench.FLA
-    jobs = bench.jobs([fla, 'CBAM'], (2, 8, 6, 5), [(1, 8, 5, 5), (2, 8, 6, 5)],
+    fla = bench['FLA']
+    jobs = bench['jobs']([fla, 'CBAM'], (2, 8, 6, 5), [(1, 8, 5, 5), (2, 8, 6, 5)],
                       ['auto', 'chunked'])
     if block_accepts(fla, 'impl'):
         kwargs = [dict(impl='auto'), dict(impl='chunked')]

@@ -1,10 +1,11 @@
 """model-index.yml, the generated model-zoo tables and the blocks table are current."""
 import glob
-import importlib.util
 import os
 import os.path as osp
+import runpy
 import subprocess
 import sys
+import types
 
 import pytest
 import yaml
@@ -130,10 +131,7 @@ def test_readme_without_markers_is_an_error(tmp_path):
 
 
 def _load_tool():
-    spec = importlib.util.spec_from_file_location('gen_model_zoo', TOOL)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    return types.SimpleNamespace(**runpy.run_path(TOOL, run_name='gen_model_zoo'))
 
 
 def test_blocks_table_of_the_docs():
