@@ -1,17 +1,47 @@
 # Copyright (c) mmseg_attn contributors. All rights reserved.
 """Fully Attentional block of FLANet (Song et al., AAAI 2022, arXiv 2112.04108)."""
-import numbers
-from typing import Optional
+import warnings
+from typing import Callable, Optional, Tuple
 
 import torch
 import torch.nn as nn
+import torch.nn.functional as F
 from mmcv.cnn import ConvModule
 from mmengine.model import BaseModule
 from mmseg.registry import MODELS
 from mmseg.utils import OptConfigType, OptMultiConfig
 from torch import Tensor
 
-from .utils import check_channels, check_input
+from .utils import check_channels, check_choice, check_input, check_int
+
+__all__ = ['AttentionProbe', 'FullyAttentionalBlock']
+
+#: dtypes of PyTorch's flash-attention kernel on the CPU.
+_CPU_FUSED_DTYPES = (torch.float32, torch.float64, torch.bfloat16, torch.float16)
+#: dtypes whose CUDA attention kernels want the head dim a multiple of 8
+#: (the others, float32, of 4).
+_HALF_DTYPES = (torch.float16, torch.bfloat16)
+
+
+class AttentionProbe(nn.Module):
+    """Probe point of the explicit FLA attention maps.
+
+    :class:`FullyAttentionalBlock` calls it, with the maps computed
+    explicitly, only while a forward hook is registered on it; otherwise the
+    maps are never formed. Its forward returns its inputs unchanged, so a
+    forward hook sees them as both ``args`` and ``output``.
+    """
+
+    def forward(self, col_attention: Tensor, row_attention: Tensor) -> Tuple[Tensor, Tensor]:
+        """Return ``(col_attention, row_attention)`` unchanged.
+
+        Args:
+            col_attention (Tensor): ``(N, W, C, C)``: the softmax attention
+                of each column with the row priors.
+            row_attention (Tensor): ``(N, H, C, C)``: the softmax attention
+                of each row with the column priors.
+        """
+        return col_attention, row_attention
 
 
 @MODELS.register_module()
@@ -38,7 +68,37 @@ class FullyAttentionalBlock(BaseModule):
     where ``X_{:, :, w}`` is the ``C x H`` slice of column ``w``, the
     softmax runs over the last axis of each ``C x C`` energy, and
     ``gamma`` is a learnt scalar initialised to 0. Shapes: ``x`` and ``y``
-    are ``(N, C, H, W)``, the energies ``(N, W, C, C)`` and ``(N, H, C, C)``.
+    are ``(N, C, H, W)``, the attentions ``(N, W, C, C)`` and
+    ``(N, H, C, C)``.
+
+    Each branch is scaled-dot-product attention with the channels as
+    tokens: for the columns, queries and values are the ``(N, W, C, H)``
+    slices (``W`` heads of ``C`` tokens, head dim ``H``), the keys are the
+    row priors ``P_h^T`` shared by the heads, and the scale is 1; the rows
+    likewise with ``(N, H, C, W)`` slices and ``P_w^T``. ``impl`` picks how
+    that attention is computed; every path gives the same result:
+
+    - ``'fused'``: :func:`torch.nn.functional.scaled_dot_product_attention`
+      on fused kernels that never hold the ``C x C`` energies, in forward
+      and backward: flash attention on the CPU (float32, float64,
+      bfloat16, float16); flash, memory-efficient or cuDNN attention on
+      CUDA (the head dim is zero-padded to a multiple of 4, or 8 in half
+      precision, for the memory-efficient kernel: exact, zeros add nothing
+      to the energies and the padded output columns are cut off). Raises a
+      ValueError naming the reason when no fused kernel applies.
+    - ``'chunked'``: explicit energies, ``chunk_size`` rows/columns at a
+      time, softmax in place when no gradient is recorded.
+    - ``'math'``: the explicit formula, all energies at once.
+    - ``'auto'``: ``'fused'`` wherever a fused kernel applies to the
+      device, dtype and shape, else ``'chunked'``.
+
+    Around the kernel, inference keeps its memory near the input size: the
+    two branches accumulate into one buffer and the residual is added in
+    place when no gradient is recorded.
+
+    The attention maps are formed only when asked for:
+    :meth:`attention_maps` computes them, and the forward passes them to
+    :attr:`attention_probe` while a forward hook is registered on it.
 
     Deliberate departures from the reference code:
 
@@ -47,14 +107,9 @@ class FullyAttentionalBlock(BaseModule):
       ``i mod N`` instead of its own image whenever ``N > 1``. Here each
       image uses its own priors, so a batch gives exactly the per-image
       results stacked (for ``N = 1`` both agree).
-    - The priors are never copied per row or column: the energies of all
-      columns of an image are one matrix product
-      ``(W * C, H) @ (H, C)``.
-    - Without gradients the softmax runs in place on the energies (float32
-      and float64), so inference holds one energy tensor at a time, and
-      ``chunk_size`` bounds it further to ``chunk_size`` rows/columns. At
-      ``(2, 512, 64, 128)`` this measured 0.31 of the reference's inference
-      peak memory and 0.93 of its training time (``tools/benchmark_blocks.py``).
+    - The priors are never copied per row or column (the fused kernels
+      broadcast them over the heads; the explicit paths use one matrix
+      product ``(W * C, H) @ (H, C)`` per image).
     - In training the output is a copy of the activation's result, so that
       callers may change it in place (mmseg's ``Bottleneck`` does so with
       plugin outputs).
@@ -70,16 +125,21 @@ class FullyAttentionalBlock(BaseModule):
         norm_cfg (dict): Norm of the output conv. Defaults to dict(type='BN').
         act_cfg (dict): Activation of the output conv.
             Defaults to dict(type='ReLU').
-        chunk_size (int, optional): Number of columns (rows) whose ``C x C``
-            energies are computed at once; None computes all at once. The
-            result does not depend on it. It bounds the memory of
-            inference; in training autograd keeps every chunk's attention
-            anyway. Defaults to None.
+        chunk_size (int, optional): For the ``'chunked'`` path (and
+            ``'auto'`` where it falls back to it): number of columns (rows)
+            whose ``C x C`` energies are computed at once; None computes
+            all at once. The result does not depend on it. Defaults to None.
+        impl (str): How the attention is computed: ``'auto'``, ``'fused'``,
+            ``'chunked'`` or ``'math'`` (see above). Defaults to 'auto'.
         init_cfg (dict | list[dict], optional): Initialization config.
             Defaults to None.
     """
 
     _abbr_ = 'fla'
+    #: What :attr:`attention_probe` sees: row and column attention.
+    attention_kind = 'fla'
+    num_inputs = 1
+    IMPLS = ('auto', 'fused', 'chunked', 'math')
 
     def __init__(self,
                  in_channels: int,
@@ -87,15 +147,12 @@ class FullyAttentionalBlock(BaseModule):
                  norm_cfg: OptConfigType = dict(type='BN'),
                  act_cfg: OptConfigType = dict(type='ReLU'),
                  chunk_size: Optional[int] = None,
+                 impl: str = 'auto',
                  init_cfg: OptMultiConfig = None):
         super().__init__(init_cfg=init_cfg)
         self.in_channels = check_channels(in_channels)
-        if chunk_size is not None:
-            if isinstance(chunk_size, bool) or not isinstance(chunk_size, numbers.Integral):
-                raise TypeError(f'chunk_size must be None or an int, got {chunk_size!r}')
-            if chunk_size < 1:
-                raise ValueError(f'chunk_size must be None or a positive int, got {chunk_size}')
-        self.chunk_size = chunk_size
+        self.chunk_size = None if chunk_size is None else check_int(chunk_size, 'chunk_size')
+        self.impl = check_choice(impl, self.IMPLS, 'impl')
         self.conv1 = nn.Linear(in_channels, in_channels)
         self.conv2 = nn.Linear(in_channels, in_channels)
         self.gamma = nn.Parameter(torch.zeros(1))
@@ -107,6 +164,49 @@ class FullyAttentionalBlock(BaseModule):
             conv_cfg=conv_cfg,
             norm_cfg=norm_cfg,
             act_cfg=act_cfg)
+        self.attention_probe = AttentionProbe()
+
+    # ------------------------------------------------------------------
+    # the pieces of the formula
+    # ------------------------------------------------------------------
+
+    def _check_size(self, x: Tensor) -> None:
+        check_input(self, x)
+        if x.shape[2] == 0 or x.shape[3] == 0:
+            raise ValueError(
+                f'{type(self).__name__} needs a feature map of at least 1 x 1, got H x W = '
+                f'{x.shape[2]} x {x.shape[3]} (input of shape {tuple(x.shape)}); give the '
+                'model larger images or downsample them less before this block')
+
+    def _priors(self, x: Tensor) -> Tuple[Tensor, Tensor]:
+        """``P_h`` ``(N, H, C)``, one per row, and ``P_w`` ``(N, W, C)``."""
+        return (self.conv1(x.mean(dim=3).transpose(1, 2)),
+                self.conv2(x.mean(dim=2).transpose(1, 2)))
+
+    @staticmethod
+    def _columns(x: Tensor) -> Tensor:
+        """The ``(N, W, C, H)`` column slices of ``x`` (a view)."""
+        return x.permute(0, 3, 1, 2)
+
+    @staticmethod
+    def _rows(x: Tensor) -> Tensor:
+        """The ``(N, H, C, W)`` row slices of ``x`` (a view)."""
+        return x.permute(0, 2, 1, 3)
+
+    @staticmethod
+    def _energy(feat: Tensor, prior: Tensor) -> Tensor:
+        """``feat @ prior`` per slice, one product per image (no prior copies).
+
+        Args:
+            feat (Tensor): ``(N, L, C, K)``: ``L`` slices of ``C x K``.
+            prior (Tensor): ``(N, K, C)``: one prior per position along a
+                slice.
+
+        Returns:
+            Tensor: ``(N, L, C, C)`` energies.
+        """
+        n, length, c, k = feat.shape
+        return torch.bmm(feat.reshape(n, length * c, k), prior).view(n, length, c, c)
 
     @staticmethod
     def _softmax(energy: Tensor) -> Tensor:
@@ -118,44 +218,163 @@ class FullyAttentionalBlock(BaseModule):
         energy /= energy.sum(dim=-1, keepdim=True)
         return energy
 
-    def _attend(self, feat: Tensor, prior: Tensor) -> Tensor:
-        """Channel attention of each slice against the priors of its image.
+    def attention_maps(self, x: Tensor) -> Tuple[Tensor, Tensor]:
+        """The column and row attentions of ``x``, formed explicitly.
+
+        This is what every ``impl`` computes; the fused kernels never hold
+        it. It costs ``(H + W) x C x C`` entries per image.
 
         Args:
-            feat (Tensor): ``(N, L, C, K)``: ``L`` slices of ``C x K``
-                (columns: ``L = W, K = H``; rows: ``L = H, K = W``), any
-                strides.
-            prior (Tensor): ``(N, K, C)``: one prior per position along
-                the slice.
+            x (Tensor): ``(N, C, H, W)`` input of the block.
 
         Returns:
-            Tensor: ``softmax(feat @ prior) @ feat`` of shape
-            ``(N, L, C, K)``.
+            tuple[Tensor, Tensor]: ``col_attention`` ``(N, W, C, C)`` and
+            ``row_attention`` ``(N, H, C, C)``, softmax over the last axis.
         """
+        self._check_size(x)
+        prior_h, prior_w = self._priors(x)
+        return (self._energy(self._columns(x), prior_h).softmax(dim=-1),
+                self._energy(self._rows(x), prior_w).softmax(dim=-1))
+
+    # ------------------------------------------------------------------
+    # the attention ``softmax(feat @ prior) @ feat`` of one branch:
+    # feat (N, L, C, K) slices, any strides; prior (N, K, C) -> (N, L, C, K)
+    # ------------------------------------------------------------------
+
+    def _attend_math(self, feat: Tensor, prior: Tensor) -> Tensor:
+        return torch.matmul(self._energy(feat, prior).softmax(dim=-1), feat)
+
+    def _attend_chunked(self, feat: Tensor, prior: Tensor) -> Tensor:
         n, length, c, k = feat.shape
         step = length if self.chunk_size is None else self.chunk_size
         outs = []
         for start in range(0, length, step):
             part = feat[:, start:start + step].contiguous()
             parts = part.shape[1]
-            # one (parts * C, K) @ (K, C) product per image: no prior copies
-            energy = torch.bmm(part.view(n, parts * c, k), prior)
-            attention = self._softmax(energy.view(n * parts, c, c))
-            del energy
+            attention = self._softmax(self._energy(part, prior).view(n * parts, c, c))
             outs.append(torch.bmm(attention, part.view(n * parts, c, k)).view(n, parts, c, k))
         return outs[0] if len(outs) == 1 else torch.cat(outs, dim=1)
 
+    def _attend_fused(self, feat: Tensor, prior: Tensor, strict: bool = True) -> Tensor:
+        n, length, c, k = feat.shape
+        dtype = _compute_dtype(feat, prior)
+        reason = _fused_unsupported(feat.device, dtype)
+        if reason is None:
+            # the kernels want the last dim of q, k, v contiguous (else the
+            # dispatcher silently takes the math path) and k with v's heads
+            pad = _head_dim_padding(feat.device, dtype, k)
+            if pad:
+                query = F.pad(feat.to(dtype), (0, pad))
+            elif feat.dtype != dtype or feat.stride(-1) != 1:
+                query = feat.to(dtype, memory_format=torch.contiguous_format)
+            else:
+                query = feat
+            key = prior.to(dtype).transpose(1, 2)
+            key = (F.pad(key, (0, pad)) if pad else key.contiguous()).unsqueeze(1)
+            key = key.expand(n, length, c, k + pad)
+            if feat.device.type == 'cuda':
+                reason = _cuda_unsupported(query, key)
+        if reason is not None:
+            if strict:
+                raise ValueError(f"{type(self).__name__}(impl='fused'): no fused attention "
+                                 f'kernel applies: {reason}; use impl=\'auto\' or '
+                                 '\'chunked\' there')
+            return self._attend_chunked(feat, prior)
+        out = F.scaled_dot_product_attention(query, key, query, scale=1.0)
+        return out[..., :k] if pad else out
+
+    def _attention_fn(self) -> Callable[[Tensor, Tensor], Tensor]:
+        if self.impl == 'math':
+            return self._attend_math
+        if self.impl == 'chunked':
+            return self._attend_chunked
+        if self.impl == 'fused':
+            return self._attend_fused
+        return lambda feat, prior: self._attend_fused(feat, prior, strict=False)
+
     def forward(self, x: Tensor) -> Tensor:
         """Forward function: ``(N, C, H, W) -> (N, C, H, W)``."""
-        check_input(self, x)
-        prior_h = self.conv1(x.mean(dim=3).transpose(1, 2))  # (N, H, C), one per row
-        prior_w = self.conv2(x.mean(dim=2).transpose(1, 2))  # (N, W, C), one per column
-        # columns: (N, W, C, H) slices against the row priors
-        out_h = self._attend(x.permute(0, 3, 1, 2), prior_h).permute(0, 2, 3, 1)
-        # rows: (N, H, C, W) slices against the column priors
-        out_w = self._attend(x.permute(0, 2, 1, 3), prior_w).permute(0, 2, 1, 3)
-        out = self.conv(self.gamma * (out_h + out_w) + x)
+        self._check_size(x)
+        if self.attention_probe._forward_hooks:
+            self.attention_probe(*self.attention_maps(x))
+        attend = self._attention_fn()
+        prior_h, prior_w = self._priors(x)
+        # A_col X: each (C, H) column against the row priors, (N, W, C, H);
+        # its permuted copy is released on return
+        col = attend(self._columns(x), prior_h)
+        # A_row X: each (C, W) row against the column priors, (N, H, C, W)
+        row = attend(self._rows(x), prior_w)
+        # back to (N, C, H, W): F = A_col X + A_row X
+        col, row = col.permute(0, 2, 3, 1), row.permute(0, 2, 1, 3)
+        if torch.is_grad_enabled() and (row.requires_grad or col.requires_grad
+                                        or self.gamma.requires_grad):
+            out = torch.addcmul(x, self.gamma, row + col)  # x + gamma * F
+        else:  # nothing recorded: one buffer, in place
+            context = row
+            context += col
+            del col, row
+            if context.dtype == x.dtype == self.gamma.dtype:
+                out = context.mul_(self.gamma).add_(x)
+            else:  # mixed dtypes (autocast): the sum takes the wider one
+                out = torch.addcmul(x, self.gamma, context)
+        out = self.conv(out)
         # The activation's output is saved for its backward; callers such as
         # mmseg's Bottleneck add to a plugin's output in place, so hand them a
         # copy whenever a graph is being recorded.
         return out.clone() if out.requires_grad else out
+
+
+def _compute_dtype(feat: Tensor, prior: Tensor) -> torch.dtype:
+    """The dtype the attention runs in: autocast's for float32 inputs."""
+    device_type = feat.device.type
+    if (feat.dtype == torch.float32 and device_type in ('cpu', 'cuda')
+            and torch.is_autocast_enabled(device_type)):
+        return torch.get_autocast_dtype(device_type)
+    return torch.promote_types(feat.dtype, prior.dtype)
+
+
+def _fused_unsupported(device: torch.device, dtype: torch.dtype) -> Optional[str]:
+    """Why no fused kernel can apply to ``device`` and ``dtype``, or None."""
+    if device.type == 'cpu':
+        if dtype not in _CPU_FUSED_DTYPES:
+            return (f'the CPU has a fused kernel for {_names(_CPU_FUSED_DTYPES)}, '
+                    f'not for {dtype}')
+        # (the flag does not trace; compiled graphs leave the choice to torch)
+        if not torch.compiler.is_compiling() and not torch.backends.cuda.flash_sdp_enabled():
+            return ('the flash kernel is switched off (torch.backends.cuda.enable_flash_sdp, '
+                    'or torch.nn.attention.sdpa_kernel without FLASH_ATTENTION)')
+        return None
+    if device.type == 'cuda':
+        return None  # decided on the actual tensors
+    return f'PyTorch has no fused attention kernel for device type {device.type!r}'
+
+
+def _head_dim_padding(device: torch.device, dtype: torch.dtype, head_dim: int) -> int:
+    """Zeros to append to the head dim for CUDA's memory-efficient kernel."""
+    if device.type != 'cuda':
+        return 0
+    multiple = 8 if dtype in _HALF_DTYPES else 4
+    return -head_dim % multiple
+
+
+def _cuda_unsupported(query: Tensor, key: Tensor) -> Optional[str]:
+    """Why none of CUDA's fused kernels takes ``query``/``key``, or None."""
+    if torch.compiler.is_compiling():
+        return None  # the compiler picks the kernel; the checks do not trace
+    params = torch.backends.cuda.SDPAParams(query, key, query, None, 0.0, False, False)
+    checks = (torch.backends.cuda.can_use_flash_attention,
+              torch.backends.cuda.can_use_efficient_attention,
+              torch.backends.cuda.can_use_cudnn_attention)
+    if any(check(params, False) for check in checks):
+        return None
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter('always')
+        for check in checks:
+            check(params, True)
+    reasons = '; '.join(str(w.message).strip() for w in caught)
+    return (f'flash, memory-efficient and cuDNN attention all decline dtype {query.dtype}, '
+            f'head dim {query.shape[-1]}: {reasons or "see torch.backends.cuda.can_use_*"}')
+
+
+def _names(dtypes) -> str:
+    return ', '.join(str(d).replace('torch.', '') for d in dtypes)

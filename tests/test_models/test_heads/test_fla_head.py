@@ -1,6 +1,4 @@
 # Copyright (c) mmseg_attn contributors. All rights reserved.
-import re
-
 import pytest
 import torch
 import torch.nn as nn
@@ -11,127 +9,31 @@ from mmseg.structures import SegDataSample
 
 from mmseg_attn.models.decode_heads import FLAHead
 from mmseg_attn.models.layers import FullyAttentionalBlock
+from mmseg_attn.testing import randomize_norms
+from mmseg_attn.testing.fla import FLA_HEAD_KEY_MAP, FLAHeadReference, FLAReference, translate_keys
 
 BN = dict(type='BN')
-
-
-# A re-implementation of the head of the official FLANet model
-# (github.com/maggiesong7/FullyAttentional, model.py: ``FLANet.conv``,
-# ``FLANet.fully`` and ``FLANet.conv_out1``), op for op and with the module
-# names of the official state dict, at configurable widths. ``fixed=False``
-# keeps the official pairing of columns/rows with the priors
-# (``repeat(width, 1, 1)``), which takes the priors of image ``i mod N``;
-# ``fixed=True`` repeats each image's priors for its own columns/rows.
-class ReferenceFLABlock(nn.Module):
-
-    def __init__(self, plane, fixed=True):
-        super().__init__()
-        self.fixed = fixed
-        self.conv1 = nn.Linear(plane, plane)
-        self.conv2 = nn.Linear(plane, plane)
-        self.conv = nn.Sequential(
-            nn.Conv2d(plane, plane, 3, stride=1, padding=1, bias=False), nn.BatchNorm2d(plane),
-            nn.ReLU())
-        self.softmax = nn.Softmax(dim=-1)
-        self.gamma = nn.Parameter(torch.zeros(1))
-
-    def _pair(self, encode, times):
-        if self.fixed:
-            return encode.repeat_interleave(times, dim=0)
-        return encode.repeat(times, 1, 1)
-
-    def forward(self, x):
-        n, _, h, w = x.size()
-        feat_h = x.permute(0, 3, 1, 2).contiguous().view(n * w, -1, h)
-        feat_w = x.permute(0, 2, 1, 3).contiguous().view(n * h, -1, w)
-        pooled_h = F.avg_pool2d(x, [1, w]).view(n, -1, h).permute(0, 2, 1).contiguous()
-        pooled_w = F.avg_pool2d(x, [h, 1]).view(n, -1, w).permute(0, 2, 1).contiguous()
-        encode_h = self.conv1(pooled_h)
-        encode_w = self.conv2(pooled_w)
-        relation_h = self.softmax(torch.matmul(feat_h, self._pair(encode_h, w)))
-        relation_w = self.softmax(torch.matmul(feat_w, self._pair(encode_w, h)))
-        aug_h = torch.bmm(relation_h, feat_h).view(n, w, -1, h).permute(0, 2, 3, 1)
-        aug_w = torch.bmm(relation_w, feat_w).view(n, h, -1, w).permute(0, 2, 1, 3)
-        return self.conv(self.gamma * (aug_h + aug_w) + x)
-
-
-class ReferenceOutput(nn.Module):
-
-    def __init__(self, in_plane, mid_plane, num_classes):
-        super().__init__()
-        self.conv = nn.Sequential(
-            nn.Upsample(scale_factor=2),
-            nn.Conv2d(in_plane, mid_plane, 3, stride=1, padding=1, bias=False),
-            nn.BatchNorm2d(mid_plane), nn.ReLU(), nn.Dropout2d(0.1, False),
-            nn.Conv2d(mid_plane, num_classes, kernel_size=1, stride=1, padding=0, bias=True))
-
-    def forward(self, x):
-        return self.conv(x)
-
-
-class ReferenceHead(nn.Module):
-
-    def __init__(self, in_plane, plane, num_classes, fixed=True):
-        super().__init__()
-        self.conv = nn.Sequential(
-            nn.Conv2d(in_plane, plane, 3, stride=1, padding=1, bias=False), nn.BatchNorm2d(plane),
-            nn.ReLU(), nn.Conv2d(plane, plane, 3, stride=1, padding=1, bias=False),
-            nn.BatchNorm2d(plane), nn.ReLU())
-        self.fully = ReferenceFLABlock(plane, fixed=fixed)
-        self.conv_out1 = ReferenceOutput(in_plane + plane, plane, num_classes)
-
-    def forward(self, x3):
-        full_feats = self.fully(self.conv(x3))
-        return self.conv_out1(torch.cat([x3, full_feats], 1))
-
-
-# official state-dict name -> FLAHead state-dict name
-_KEY_MAP = [
-    (r'^conv\.0\.', 'reduce.0.conv.'),
-    (r'^conv\.1\.', 'reduce.0.bn.'),
-    (r'^conv\.3\.', 'reduce.1.conv.'),
-    (r'^conv\.4\.', 'reduce.1.bn.'),
-    (r'^fully\.conv\.0\.', 'fla.conv.conv.'),
-    (r'^fully\.conv\.1\.', 'fla.conv.bn.'),
-    (r'^fully\.', 'fla.'),
-    (r'^conv_out1\.conv\.1\.', 'bottleneck.conv.'),
-    (r'^conv_out1\.conv\.2\.', 'bottleneck.bn.'),
-    (r'^conv_out1\.conv\.5\.', 'conv_seg.'),
-]
-
-
-def _translate(key):
-    for pattern, repl in _KEY_MAP:
-        if re.match(pattern, key):
-            return re.sub(pattern, repl, key)
-    raise KeyError(key)
 
 
 @torch.no_grad()
 def _randomize(module, seed=0):
     """Non-trivial norm statistics and affine parameters, and a non-zero gamma."""
-    g = torch.Generator().manual_seed(seed)
+    randomize_norms(module, torch.Generator().manual_seed(seed))
     for m in module.modules():
-        if isinstance(m, nn.BatchNorm2d):
-            shape = m.running_mean.shape
-            m.running_mean.copy_(torch.randn(shape, generator=g) * 0.2)
-            m.running_var.copy_(torch.rand(shape, generator=g) + 0.5)
-            m.weight.copy_(torch.rand(shape, generator=g) + 0.5)
-            m.bias.copy_(torch.randn(shape, generator=g) * 0.2)
-        if isinstance(m, ReferenceFLABlock):
+        if isinstance(m, FLAReference):
             m.gamma.fill_(0.7)
 
 
-def _pair(in_channels=12, channels=8, num_classes=5, dtype=torch.float64, fixed=True):
+def _pair(in_channels=12, channels=8, num_classes=5, dtype=torch.float64, fixed=True,
+          fla_cfg=None):
     """A reference head and a FLAHead holding the same weights."""
     torch.manual_seed(0)
-    ref = ReferenceHead(in_channels, channels, num_classes, fixed=fixed).to(dtype)
+    ref = FLAHeadReference(in_channels, channels, num_classes, fix_batch=fixed).to(dtype)
     _randomize(ref)
     head = FLAHead(
-        in_channels=in_channels, channels=channels, num_classes=num_classes,
-        norm_cfg=BN).to(dtype)
-    state = {_translate(k): v for k, v in ref.state_dict().items()}
-    head.load_state_dict(state, strict=True)
+        in_channels=in_channels, channels=channels, num_classes=num_classes, norm_cfg=BN,
+        fla_cfg=fla_cfg).to(dtype)
+    head.load_state_dict(translate_keys(ref.state_dict(), FLA_HEAD_KEY_MAP), strict=True)
     return ref, head
 
 
@@ -149,6 +51,16 @@ def test_matches_official_head(size, training):
     out = head([x])
     assert out.shape == (2, 5, 2 * size[0], 2 * size[1])
     torch.testing.assert_close(out, expected, rtol=1e-10, atol=1e-10)
+
+
+@pytest.mark.parametrize('impl', FullyAttentionalBlock.IMPLS)
+def test_every_fla_impl_matches_official_head(impl):
+    ref, head = _pair(fla_cfg=dict(impl=impl))
+    ref.eval()
+    head.eval()
+    assert head.fla.impl == impl
+    x = torch.randn(2, 12, 9, 7, dtype=torch.float64)
+    torch.testing.assert_close(head([x]), ref(x), rtol=1e-10, atol=1e-10)
 
 
 def test_official_pairing_mixes_the_batch():

@@ -1,149 +1,204 @@
 # Copyright (c) mmseg_attn contributors. All rights reserved.
+import io
+from unittest import mock
+
 import pytest
 import torch
-import torch.nn as nn
-import torch.nn.functional as F
+from torch.nn.attention import SDPBackend, sdpa_kernel
 
 from mmseg_attn.models.layers import FullyAttentionalBlock
+from mmseg_attn.models.layers.fully_attentional import AttentionProbe
+from mmseg_attn.testing.fla import FLA_KEY_MAP, FLAReference, translate_keys
+
+IMPLS = FullyAttentionalBlock.IMPLS
+# odd sizes: H = 97 is the stride-8 map of a 769 x 769 crop
+ODD = (16, 97, 33)
 
 
-class RefFullyAttentionalBlock(nn.Module):
-    """The FLA block of the reference code, transcribed literally
-    (``norm_layer`` BatchNorm2d instead of SyncBatchNorm).
-
-    ``fix_batch=True`` replaces ``encode_h.repeat(width, 1, 1)`` by
-    ``repeat_interleave``, which pairs every column with the priors of its
-    own image (the reference pairs it with image ``i mod N``).
-    """
-
-    def __init__(self, plane, norm_layer=nn.BatchNorm2d, fix_batch=False):
-        super().__init__()
-        self.conv1 = nn.Linear(plane, plane)
-        self.conv2 = nn.Linear(plane, plane)
-        self.conv = nn.Sequential(
-            nn.Conv2d(plane, plane, 3, stride=1, padding=1, bias=False), norm_layer(plane),
-            nn.ReLU())
-        self.softmax = nn.Softmax(dim=-1)
-        self.gamma = nn.Parameter(torch.zeros(1))
-        self.fix_batch = fix_batch
-
-    def forward(self, x):
-        batch_size, _, height, width = x.size()
-        feat_h = x.permute(0, 3, 1, 2).contiguous().view(batch_size * width, -1, height)
-        feat_w = x.permute(0, 2, 1, 3).contiguous().view(batch_size * height, -1, width)
-        encode_h = self.conv1(
-            F.avg_pool2d(x, [1, width]).view(batch_size, -1, height).permute(0, 2,
-                                                                            1).contiguous())
-        encode_w = self.conv2(
-            F.avg_pool2d(x, [height, 1]).view(batch_size, -1, width).permute(0, 2,
-                                                                            1).contiguous())
-        if self.fix_batch:
-            energy_h = torch.matmul(feat_h, encode_h.repeat_interleave(width, 0))
-            energy_w = torch.matmul(feat_w, encode_w.repeat_interleave(height, 0))
-        else:
-            energy_h = torch.matmul(feat_h, encode_h.repeat(width, 1, 1))
-            energy_w = torch.matmul(feat_w, encode_w.repeat(height, 1, 1))
-        full_relation_h = self.softmax(energy_h)  # [b*w, c, c]
-        full_relation_w = self.softmax(energy_w)
-        full_aug_h = torch.bmm(full_relation_h, feat_h).view(batch_size, width, -1,
-                                                             height).permute(0, 2, 3, 1)
-        full_aug_w = torch.bmm(full_relation_w, feat_w).view(batch_size, height, -1,
-                                                             width).permute(0, 2, 1, 3)
-        out = self.gamma * (full_aug_h + full_aug_w) + x
-        out = self.conv(out)
-        return out
-
-
-def _pair(channels, dtype, fix_batch=False, gamma=0.7):
+def _pair(channels, dtype=torch.float64, impl='auto', fix_batch=True, gamma=0.7, **kwargs):
+    """A reference block and a FullyAttentionalBlock holding the same weights."""
     torch.manual_seed(0)
-    ref = RefFullyAttentionalBlock(channels, fix_batch=fix_batch).to(dtype)
-    block = FullyAttentionalBlock(channels).to(dtype)
+    ref = FLAReference(channels, fix_batch=fix_batch).to(dtype)
+    block = FullyAttentionalBlock(channels, impl=impl, **kwargs).to(dtype)
     with torch.no_grad():
         ref.gamma.fill_(gamma)  # 0 at init would hide the attention
         for p in ref.parameters():
             if p.dim() > 0 and p is not ref.gamma:
                 p.add_(torch.randn_like(p) * 0.1)
-        block.conv1.load_state_dict(ref.conv1.state_dict())
-        block.conv2.load_state_dict(ref.conv2.state_dict())
-        block.gamma.copy_(ref.gamma)
-        block.conv.conv.load_state_dict(ref.conv[0].state_dict())
-        block.conv.bn.load_state_dict(ref.conv[1].state_dict())
+        ref.conv[1].running_mean.normal_(0, 0.2)
+        ref.conv[1].running_var.uniform_(0.5, 1.5)
+    block.load_state_dict(translate_keys(ref.state_dict(), FLA_KEY_MAP))
     return ref, block
+
+
+def _close(actual, expected):
+    """float64 within 1e-10; float32 within 1e-5 relative to the largest value."""
+    assert actual.shape == expected.shape and actual.dtype == expected.dtype
+    if actual.dtype == torch.float64:
+        torch.testing.assert_close(actual, expected, rtol=1e-10, atol=1e-10)
+    else:
+        scale = expected.abs().max().item()
+        torch.testing.assert_close(actual, expected, rtol=1e-5, atol=1e-5 * scale)
+
+
+def _ops(fn):
+    """Names of the aten ops that ``fn()`` runs (forward and backward)."""
+    with torch.profiler.profile(activities=[torch.profiler.ProfilerActivity.CPU]) as prof:
+        fn()
+    return {e.name for e in prof.events()}
 
 
 def test_fla_gamma_starts_at_zero():
     block = FullyAttentionalBlock(8)
     assert block.gamma.item() == 0
     assert block.gamma.shape == (1, )
+    assert block.impl == 'auto'
 
 
-def test_fla_batch1_matches_literal_reference(dtype, training, assert_same):
-    ref, block = _pair(16, dtype)
+def test_fla_state_dict_is_unchanged_by_the_probe():
+    keys = set(FullyAttentionalBlock(8).state_dict())
+    assert keys == {
+        'conv1.weight', 'conv1.bias', 'conv2.weight', 'conv2.bias', 'gamma',
+        'conv.conv.weight', 'conv.bn.weight', 'conv.bn.bias', 'conv.bn.running_mean',
+        'conv.bn.running_var', 'conv.bn.num_batches_tracked'
+    }
+    assert FullyAttentionalBlock.attention_kind == 'fla'
+    assert FullyAttentionalBlock.num_inputs == 1
+
+
+@pytest.mark.parametrize('impl', IMPLS)
+@pytest.mark.parametrize('training', [True, False], ids=['train', 'eval'])
+def test_fla_every_impl_matches_reference_at_odd_sizes(impl, training, dtype):
+    ref, block = _pair(ODD[0], dtype, impl)
     ref.train(training)
     block.train(training)
-    x = torch.randn(1, 16, 7, 5, dtype=dtype)
-    assert_same(block(x), ref(x))
+    x = torch.randn(2, *ODD, dtype=dtype)
+    expected = ref(x)
+    _close(block(x), expected)
+    with torch.no_grad():  # the in-place inference path
+        _close(block(x), expected)
 
 
-def test_fla_batch_equals_stacked_single_images(dtype, assert_same):
-    ref, block = _pair(16, dtype)
-    block.eval()  # BN statistics would otherwise couple the images
-    x = torch.randn(3, 16, 6, 5, dtype=dtype)
-    singles = torch.cat([block(x[i:i + 1]) for i in range(3)])
-    assert_same(block(x), singles)
-    # the batch-fixed reference agrees; the literal one does not
-    fixed = _pair(16, dtype, fix_batch=True)[0].eval()
-    assert_same(block(x), fixed(x))
-    assert not torch.allclose(block(x), ref.eval()(x), atol=1e-3)
-
-
-@pytest.mark.parametrize('chunk_size', [1, 2, 4, 100])
-@pytest.mark.parametrize('grad', [True, False])
-def test_fla_chunked_equals_default(chunk_size, grad, dtype, assert_same):
-    _, block = _pair(16, dtype)
-    chunked = FullyAttentionalBlock(16, chunk_size=chunk_size).to(dtype)
-    chunked.load_state_dict(block.state_dict())
+def test_fla_literal_reference_agrees_for_one_image_only():
+    literal, block = _pair(8, fix_batch=False)
+    literal.eval()
     block.eval()
-    chunked.eval()
-    x = torch.randn(2, 16, 7, 5, dtype=dtype)
-    with torch.set_grad_enabled(grad):
-        assert_same(chunked(x), block(x))
+    x = torch.randn(2, 8, 6, 5, dtype=torch.float64)
+    x[1] = x[1] * 3 + 1  # two clearly different images
+    _close(block(x[:1]), literal(x[:1]))
+    assert not torch.allclose(block(x), literal(x), atol=1e-3)
 
 
-def test_fla_chunked_gradients_equal_default(assert_same):
-    _, block = _pair(8, torch.float64)
-    chunked = FullyAttentionalBlock(8, chunk_size=2).double()
-    chunked.load_state_dict(block.state_dict())
-    x = torch.randn(2, 8, 5, 3, dtype=torch.float64)
-    grads = []
-    for module in (block, chunked):
+@pytest.mark.parametrize('impl', IMPLS)
+def test_fla_batch_equals_stacked_single_images(impl):
+    _, block = _pair(ODD[0], torch.float64, impl)
+    block.eval()  # BN statistics would otherwise couple the images
+    x = torch.randn(3, *ODD, dtype=torch.float64)
+    singles = torch.cat([block(x[i:i + 1]) for i in range(3)])
+    _close(block(x), singles)
+
+
+def test_fla_gradients_equal_across_impls():
+    ref, _ = _pair(8, torch.float64)
+    x = torch.randn(2, 8, 7, 5, dtype=torch.float64)
+    grads = {}
+    for impl in IMPLS + ('reference', ):
+        module = ref if impl == 'reference' else _pair(8, torch.float64, impl)[1]
         inp = x.clone().requires_grad_()
         module(inp).square().sum().backward()
-        grads.append([inp.grad] + [p.grad for p in module.parameters()])
-    for expected, actual in zip(*grads):
-        assert_same(actual, expected)
+        grads[impl] = [inp.grad] + [p.grad for p in module.parameters()]
+    for impl in IMPLS:
+        for actual, expected in zip(grads[impl], grads['reference']):
+            _close(actual, expected)
 
 
-def test_fla_output_may_be_changed_in_place():
+@pytest.mark.parametrize('chunk_size', [1, 4, 100])
+def test_fla_chunk_size_does_not_change_the_result(chunk_size):
+    ref, block = _pair(8, torch.float64, 'chunked', chunk_size=chunk_size)
+    x = torch.randn(2, 8, 7, 5, dtype=torch.float64)
+    _close(block(x), ref(x))
+    with torch.no_grad():
+        _close(block(x), ref(x))
+
+
+def test_fla_default_float32_cpu_path_is_fused():
+    """Fails when the default path runs anything but PyTorch's fused CPU
+    kernel: ``sdpa_kernel(FLASH_ATTENTION)`` raises instead of falling back
+    to the math path (e.g. for a q, k or v whose last stride is not 1), and
+    no softmax over explicit energies may run, in forward or backward."""
+    _, block = _pair(16, torch.float32)
+    x = torch.randn(2, 16, 9, 7, requires_grad=True)
+
+    def step():
+        with sdpa_kernel(SDPBackend.FLASH_ATTENTION):
+            block(x).sum().backward()
+        with torch.no_grad(), sdpa_kernel(SDPBackend.FLASH_ATTENTION):
+            block(x)
+
+    ops = _ops(step)
+    assert 'aten::_scaled_dot_product_flash_attention_for_cpu' in ops
+    assert 'aten::_scaled_dot_product_flash_attention_for_cpu_backward' in ops
+    assert not {'aten::_softmax', 'aten::softmax', 'aten::bmm'} & ops
+
+
+def test_fla_auto_falls_back_to_chunked_without_a_fused_kernel():
+    ref, block = _pair(8, torch.float32)
+    x = torch.randn(2, 8, 6, 5)
+    with sdpa_kernel(SDPBackend.MATH):  # the flash kernel switched off
+        ops = _ops(lambda: _close(block(x), ref(x)))
+        with pytest.raises(ValueError, match=r"impl='fused'.*flash kernel is switched off"):
+            _pair(8, torch.float32, 'fused')[1](x)
+    assert 'aten::_softmax' in ops and not any('scaled_dot_product' in op for op in ops)
+
+
+@pytest.mark.parametrize('impl', IMPLS)
+def test_fla_probe_gives_the_reference_attention(impl):
+    ref, block = _pair(8, torch.float64, impl)
+    ref.eval()
+    block.eval()
+    x = torch.randn(2, 8, 7, 5, dtype=torch.float64)
+    seen = []
+    handle = block.attention_probe.register_forward_hook(
+        lambda module, args, output: seen.append(output))
+    out = block(x)
+    handle.remove()
+    assert len(seen) == 1
+    col, row = seen[0]
+    assert col.shape == (2, 5, 8, 8) and row.shape == (2, 7, 8, 8)
+    ref_col, ref_row = ref.attention_maps(x)
+    _close(col, ref_col)
+    _close(row, ref_row)
+    _close(col.sum(-1), torch.ones_like(col.sum(-1)))
+    _close(out, block(x))  # the probe does not change the result
+    assert isinstance(block.attention_probe, AttentionProbe)
+
+
+@pytest.mark.parametrize('impl', IMPLS)
+def test_fla_maps_are_formed_only_when_the_probe_is_hooked(impl):
+    _, block = _pair(8, torch.float32, impl)
+    x = torch.randn(2, 8, 7, 5)
+    with mock.patch.object(block, 'attention_maps', wraps=block.attention_maps) as maps:
+        block(x)
+        assert maps.call_count == 0
+        handle = block.attention_probe.register_forward_hook(lambda *args: None)
+        block(x)
+        assert maps.call_count == 1
+        handle.remove()
+        block(x)
+        assert maps.call_count == 1
+
+
+@pytest.mark.parametrize('impl', IMPLS)
+def test_fla_output_may_be_changed_in_place(impl):
     """mmseg's Bottleneck adds the identity to a plugin's output in place and
     applies ReLU in place; the block's backward must not depend on it."""
-    _, block = _pair(8, torch.float32)
+    _, block = _pair(8, torch.float32, impl)
     x = torch.randn(2, 8, 4, 3, requires_grad=True)
     out = block(x)
     out += 1
     out.relu_()
     out.sum().backward()
     assert x.grad is not None and torch.isfinite(x.grad).all()
-
-
-def test_fla_inference_path_equals_training_path(dtype, assert_same):
-    """The in-place softmax used without gradients gives the same result."""
-    _, block = _pair(16, dtype)
-    block.eval()
-    x = torch.randn(2, 16, 5, 6, dtype=dtype)
-    with torch.no_grad():
-        no_grad_out = block(x)
-    assert_same(no_grad_out, block(x).detach())
 
 
 def test_fla_gradcheck():
@@ -153,26 +208,77 @@ def test_fla_gradcheck():
     assert torch.autograd.gradcheck(block, (x, ), eps=1e-6, atol=1e-5, fast_mode=True)
 
 
-def test_fla_bfloat16_autocast_is_finite():
-    _, block = _pair(32, torch.float32)
+@pytest.mark.parametrize('impl', IMPLS)
+def test_fla_bfloat16_autocast(impl):
+    ref, block = _pair(32, torch.float32, impl)
+    ref.eval()
     block.eval()
-    x = torch.randn(2, 32, 9, 7) * 20  # large energies
-    with torch.no_grad(), torch.autocast('cpu', dtype=torch.bfloat16):
-        out = block(x)
-        chunked = FullyAttentionalBlock(32, chunk_size=3).eval()
-        chunked.load_state_dict(block.state_dict())
-        out_chunked = chunked(x)
-    assert out.shape == x.shape
-    assert torch.isfinite(out).all() and torch.isfinite(out_chunked).all()
-    with torch.autocast('cpu', dtype=torch.bfloat16):
-        out_grad = block(x)
-    assert torch.isfinite(out_grad).all()
+    x = torch.randn(2, 32, 9, 7)
+    expected = ref(x)  # float32
+    for scale in (1, 20):  # 20: large energies, nearly one-hot attention
+        with torch.autocast('cpu', dtype=torch.bfloat16):
+            with torch.no_grad():
+                out = block(x * scale)
+            out_grad = block(x * scale)
+        assert out.dtype == out_grad.dtype == torch.bfloat16
+        assert torch.isfinite(out).all() and torch.isfinite(out_grad).all()
+        if scale == 1:  # bfloat16 keeps about 3 significant digits
+            for y in (out, out_grad):
+                torch.testing.assert_close(y.float(), expected, rtol=0.03, atol=0.03)
+
+
+@pytest.mark.parametrize('impl', IMPLS)
+def test_fla_compiles_to_one_graph(impl):
+    torch._dynamo.reset()
+    _, block = _pair(8, torch.float32, impl)
+    block.eval()
+    x = torch.randn(2, 8, 5, 7)
+    compiled = torch.compile(block, fullgraph=True, backend='eager')
+    with torch.no_grad():
+        _close(compiled(x), block(x))
+    _close(compiled(x), block(x))
+
+
+@pytest.mark.parametrize('impl', ['auto', 'math'])
+def test_fla_onnx_export(impl):
+    onnx = pytest.importorskip('onnx', reason='onnx is not installed (pip install onnx)')
+    _, block = _pair(8, torch.float32, impl)
+    block.eval()
+    x = torch.randn(2, 8, 5, 7)
+    f = io.BytesIO()
+    torch.onnx.export(block, (x, ), f, dynamo=False, opset_version=17)
+    model = onnx.load_from_string(f.getvalue())
+    assert {'Softmax', 'MatMul', 'Conv'} <= {n.op_type for n in model.graph.node}
+    try:
+        import onnxruntime
+    except ImportError:
+        return
+    session = onnxruntime.InferenceSession(f.getvalue())
+    out = session.run(None, {session.get_inputs()[0].name: x.numpy()})[0]
+    _close(torch.from_numpy(out), block(x).detach())
+
+
+@pytest.mark.parametrize('size', [(0, 5), (4, 0)])
+def test_fla_zero_sized_map_is_named(size):
+    block = FullyAttentionalBlock(8)
+    with pytest.raises(ValueError, match=r'FullyAttentionalBlock needs a feature map of at '
+                       r'least 1 x 1.*larger images'):
+        block(torch.randn(1, 8, *size))
+
+
+def test_fla_fused_on_a_device_without_kernel():
+    block = FullyAttentionalBlock(4, impl='fused').to('meta')
+    with pytest.raises(ValueError, match="impl='fused'.*device type 'meta'"):
+        block(torch.randn(1, 4, 3, 3, device='meta'))
+    block.impl = 'auto'  # falls back to the chunked path
+    assert block(torch.randn(1, 4, 3, 3, device='meta')).shape == (1, 4, 3, 3)
 
 
 @pytest.mark.parametrize('kwargs, error, match', [
     (dict(in_channels=0), ValueError, 'in_channels'),
     (dict(in_channels=8, chunk_size=0), ValueError, 'chunk_size'),
     (dict(in_channels=8, chunk_size=2.5), TypeError, 'chunk_size'),
+    (dict(in_channels=8, impl='flash'), ValueError, r"impl must be one of \('auto'"),
 ])
 def test_fla_bad_arguments(kwargs, error, match):
     with pytest.raises(error, match=match):
