@@ -44,6 +44,8 @@ pip install -q "$(pin mmengine)" "$(pin mmsegmentation)" "$(pin mmpretrain)" \
 # openmim's openxlab dependency pins an old setuptools that nothing here uses;
 # torch and PEP 660 editable installs want a newer one.
 pip install -q "$(pin setuptools)" 2>&1 | grep -v -e "dependency conflicts" -e "openxlab" || true
+echo "[install] onnx, onnxruntime, onnxscript (ONNX export and inference, tools/deployment)"
+pip install -q "$(pin onnx)" "$(pin onnxruntime)" "$(pin onnxscript)"
 echo "[install] mmseg_attn (editable) and the test tools"
 pip install -q --no-build-isolation --no-deps -e .
 # mim (0.3.9) looks for <site-packages>/mmseg_attn/.mim, which a PEP 660 editable
