@@ -22,7 +22,9 @@ from mmengine.runner import Runner
 import mmseg_attn  # noqa: F401  (registration, secure checkpoint loading)
 from mmseg_attn.datasets import make_toy_dataset
 
-DEFAULT_CONFIG = 'configs/demo/bisenet_r18_1xb4-400_toy-cityscapes-128x128.py'
+# beside tools/ in the checkout and in the installed package's .mim folder alike
+DEFAULT_CONFIG = osp.join(osp.dirname(osp.dirname(osp.abspath(__file__))), 'configs', 'demo',
+                          'bisenet_r18_1xb4-400_toy-cityscapes-128x128.py')
 
 
 def parse_args():
