@@ -30,6 +30,7 @@ from .bisenet import (
     RefSimpleARM,
 )
 from .counts import conv_flops, fla_matmul_flops
+from .fla import FLAHeadReference, FLAReference
 from .inputs import assert_same, features, run_both
 from .pairs import (
     BLOCK_PAIRS,
@@ -52,10 +53,10 @@ from .se_cbam import (
 from .weights import copy_weights, randomize_norms
 
 __all__ = [
-    'BLOCK_PAIRS', 'BlockPair', 'RefAFF', 'RefARM', 'RefAttentionout', 'RefBasicConv', 'RefCBAM',
-    'RefChannelGate', 'RefChannelPool', 'RefConvBNReLU', 'RefFFM', 'RefIAFF', 'RefMSCAM',
-    'RefOverflowFFM', 'RefSAR', 'RefSELayer', 'RefSimpleARM', 'RefSpatialGate', 'assert_same',
-    'block_accepts', 'conv_flops', 'copy_weights', 'features', 'fla_matmul_flops',
-    'flip_mean_max', 'make_inputs', 'make_pair', 'make_step', 'pair_step', 'randomize_norms',
-    'run_both'
+    'BLOCK_PAIRS', 'BlockPair', 'FLAHeadReference', 'FLAReference', 'RefAFF', 'RefARM',
+    'RefAttentionout', 'RefBasicConv', 'RefCBAM', 'RefChannelGate', 'RefChannelPool',
+    'RefConvBNReLU', 'RefFFM', 'RefIAFF', 'RefMSCAM', 'RefOverflowFFM', 'RefSAR', 'RefSELayer',
+    'RefSimpleARM', 'RefSpatialGate', 'assert_same', 'block_accepts', 'conv_flops',
+    'copy_weights', 'features', 'fla_matmul_flops', 'flip_mean_max', 'make_inputs', 'make_pair',
+    'make_step', 'pair_step', 'randomize_norms', 'run_both'
 ]

@@ -19,6 +19,7 @@ from mmseg.registry import MODELS
 
 from .aff import RefAFF, RefIAFF, RefMSCAM
 from .bisenet import RefARM, RefAttentionout, RefFFM, RefSAR
+from .fla import FLAReference
 from .se_cbam import RefCBAM, RefSELayer, flip_mean_max
 from .weights import copy_weights
 
@@ -38,7 +39,6 @@ class BlockPair(NamedTuple):
 
 
 def _fla_reference(channels: int) -> nn.Module:
-    from .fla import FLAReference
     return FLAReference(channels, fix_batch=True)
 
 

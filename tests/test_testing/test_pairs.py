@@ -1,13 +1,8 @@
 """mmseg_attn.testing.pairs: every block next to its reference computes the same function."""
-import importlib.util
-
 import pytest
 import torch
 
 from mmseg_attn.testing import BLOCK_PAIRS, block_accepts, make_inputs, make_pair, make_step
-
-HAS_FLA_REFERENCE = importlib.util.find_spec('mmseg_attn.testing.fla') is not None
-NAMES = [n for n in BLOCK_PAIRS if n != 'FullyAttentionalBlock' or HAS_FLA_REFERENCE]
 
 
 @pytest.fixture(autouse=True)
@@ -16,7 +11,7 @@ def _plain_cpu_kernels():
         yield
 
 
-@pytest.mark.parametrize('name', NAMES)
+@pytest.mark.parametrize('name', list(BLOCK_PAIRS))
 def test_pair_computes_the_same_function(name):
     shape = (2, 16, 6, 5)
     ours, ref = make_pair(name, shape[1])
