@@ -6,7 +6,7 @@ import pytest
 import torch
 from torch.nn.attention import SDPBackend, sdpa_kernel
 
-from mmseg_attn.models.layers import FullyAttentionalBlock
+from mmseg_attn.models.layers import FullyAttentionalBlock, fully_attentional
 from mmseg_attn.models.layers.fully_attentional import AttentionProbe
 from mmseg_attn.testing.fla import FLA_KEY_MAP, FLAReference, translate_keys
 
@@ -149,6 +149,21 @@ def test_fla_auto_falls_back_to_chunked_without_a_fused_kernel():
         with pytest.raises(ValueError, match=r"impl='fused'.*flash kernel is switched off"):
             _pair(8, torch.float32, 'fused')[1](x)
     assert 'aten::_softmax' in ops and not any('scaled_dot_product' in op for op in ops)
+
+
+@pytest.mark.parametrize('training', [True, False], ids=['train', 'eval'])
+def test_fla_head_dim_padding_is_exact(training):
+    """CUDA's memory-efficient kernel gets the head dim zero-padded (H = 97
+    -> 100); the same padding, forced on the CPU kernel, changes nothing."""
+    ref, block = _pair(ODD[0], torch.float64)
+    ref.train(training)
+    block.train(training)
+    x = torch.randn(2, *ODD, dtype=torch.float64)
+    with mock.patch.object(fully_attentional, '_head_dim_padding',
+                           lambda device, dtype, head_dim: -head_dim % 4) as pad:
+        out = block(x)
+    assert pad(None, None, 97) == 3 and pad(None, None, 33) == 3
+    _close(out, ref(x))
 
 
 @pytest.mark.parametrize('impl', IMPLS)
