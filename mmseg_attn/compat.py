@@ -33,32 +33,11 @@ A checkpoint written by an mmengine run without this package still carries
 ``python tools/model_converters/upgrade_checkpoint.py SRC DST --trust``
 (:func:`rewrite_trusted_checkpoint`).
 """
-from .security import (
-                       SAFE_CHECKPOINT_GLOBALS,
-                       CheckpointError,
-                       ConfigTextError,
-                       CorruptCheckpointError,
-                       UnsafeCheckpointError,
-                       UpgradeError,
-                       atomic_open,
-                       atomic_write_bytes,
-                       clean_stale_temporaries,
-                       load_checkpoint_file,
-                       read_config_text,
-                       rewrite_trusted_checkpoint,
-                       safe_config_text,
-                       setup_atomic_local_writes,
-                       setup_secure_checkpoint_loading,
-                       weights_only_loads,
-)
+from . import security
+from .security import *  # noqa: F401,F403  (the names of this module, re-exported)
+from .security import setup_atomic_local_writes, setup_secure_checkpoint_loading
 
-__all__ = [
-    'SAFE_CHECKPOINT_GLOBALS', 'CheckpointError', 'ConfigTextError', 'CorruptCheckpointError',
-    'UnsafeCheckpointError', 'UpgradeError', 'atomic_open', 'atomic_write_bytes',
-    'clean_stale_temporaries', 'load_checkpoint_file', 'read_config_text',
-    'rewrite_trusted_checkpoint', 'safe_config_text', 'setup_atomic_local_writes',
-    'setup_secure_checkpoint_loading', 'weights_only_loads'
-]
+__all__ = list(security.__all__)
 
 setup_secure_checkpoint_loading()
 setup_atomic_local_writes()
