@@ -1,12 +1,14 @@
 """Train small models on the toy Cityscapes on the CPU and draw the attention gallery.
 
 Trains, each for --iters iterations with the demo's data and schedule
-(configs/demo/), a BiSeNet-R18, an FCN-R18 with and without CBAM and a
-Semantic FPN-R18 with and without AFF (the full configs of configs/attention/
-at half width: 32 base channels), evaluates them on the toy validation set,
-and draws with mmseg_attn.visualization on one validation image: the BiSeNet
-panel and channel gates, FCN + CBAM vs FCN and FPN + AFF vs FPN side by
-side, the CBAM spatial maps and the AFF fusion weights. The PNGs (8-bit
+(configs/demo/), a BiSeNet-R18, an FCN-R18 with and without CBAM, a
+Semantic FPN-R18 with and without AFF and a FLANet-R18 (the full configs of
+configs/attention/ and configs/flanet/ at half width: 32 base channels),
+evaluates them on the toy validation set, and draws with
+mmseg_attn.visualization on one validation image: the BiSeNet panel and
+channel gates, FCN + CBAM vs FCN and FPN + AFF vs FPN side by side, the CBAM
+spatial maps and channel gates, the AFF fusion weights and the FLA row and
+column attention. The PNGs (8-bit
 palette) go to --out-dir and docs/gallery.md describes them.
 
     python tools/make_gallery.py                 # about 15 minutes on 2 CPU cores
@@ -20,10 +22,10 @@ import time
 
 import numpy as np
 from mmengine.config import Config
+from mmengine.hooks import Hook
 from mmengine.runner import Runner
 
 import mmseg_attn  # noqa: F401  (registration, secure checkpoint loading)
-from mmseg_attn.apis import load_config
 from mmseg_attn.datasets import make_toy_dataset
 from mmseg_attn.utils import convert_sync_bn_cfg, drop_pretrained_cfg
 from mmseg_attn.visualization import (
@@ -52,6 +54,9 @@ MODELS = {
     'fpn': ('FPN-R18', 'mmseg::sem_fpn/fpn_r50_4xb2-80k_cityscapes-512x1024.py', FPN_SHRINK),
     'fpn_aff': ('FPN-R18 + AFF', 'configs/attention/fpn_r50-aff_4xb2-80k_cityscapes-'
                 '512x1024.py', FPN_SHRINK),
+    'flanet': ('FLANet-R18', 'configs/flanet/flanet_r101-d8_4xb2-80k_cityscapes-512x1024.py',
+               dict(backbone=dict(depth=18, **HALF_R18),
+                    decode_head=dict(in_channels=256, channels=64))),
 }
 GRADCAM_CLASS = 'car'
 
@@ -62,7 +67,7 @@ def parse_args():
     parser.add_argument('--doc', default='docs/gallery.md', help='the Markdown page to write')
     parser.add_argument('--work-dir', default='work_dirs/gallery')
     parser.add_argument('--data-root', default='data/toy_cityscapes')
-    parser.add_argument('--iters', type=int, default=300, help='training iterations per model')
+    parser.add_argument('--iters', type=int, default=250, help='training iterations per model')
     parser.add_argument('--models', nargs='+', default=list(MODELS), choices=list(MODELS))
     parser.add_argument('--tiny', action='store_true',
                         help='a check that everything runs: 2 iterations, 64 x 128 images')
@@ -87,7 +92,11 @@ def gallery_config(key: str, args, image_size) -> Config:
     _, source, overrides = MODELS[key]
     cfg = Config.fromfile(DEMO_CONFIG)
     if source != DEMO_CONFIG:
-        model = load_config(source).model
+        if source.startswith('mmseg::'):  # the file itself (mmengine's hub reads every metafile)
+            import mmseg
+            source = osp.join(osp.dirname(mmseg.__file__), '.mim', 'configs',
+                              source[len('mmseg::'):])
+        model = Config.fromfile(source).model
         model.auxiliary_head = None
         cfg.model = model
         cfg.merge_from_dict(dict(model=overrides))
@@ -104,16 +113,15 @@ def gallery_config(key: str, args, image_size) -> Config:
             elif t['type'] == 'RandomCrop':
                 t['crop_size'] = crop
     iters = args.iters
-    # validated once, by train() below (the loop would also validate at its last iteration)
-    cfg.train_cfg = dict(type='IterBasedTrainLoop', max_iters=iters, val_begin=iters + 1,
-                         val_interval=iters + 1)
+    # validated once, at the last iteration; no checkpoint is written
+    cfg.train_cfg = dict(type='IterBasedTrainLoop', max_iters=iters, val_interval=iters)
     warmup = min(20, max(iters // 10, 1))
     cfg.param_scheduler = [
         dict(type='LinearLR', start_factor=0.1, by_epoch=False, begin=0, end=warmup),
         dict(type='PolyLR', eta_min=1e-4, power=0.9, begin=warmup, end=max(iters, warmup + 1),
              by_epoch=False),
     ]
-    cfg.default_hooks.checkpoint = dict(type='CheckpointHook', by_epoch=False, interval=iters)
+    cfg.default_hooks.checkpoint = None
     cfg.default_hooks.logger = dict(type='LoggerHook', interval=max(1, min(50, iters // 5)),
                                     log_metric_by_epoch=False)
     cfg.visualizer.name = f'gallery_{key}'
@@ -121,12 +129,23 @@ def gallery_config(key: str, args, image_size) -> Config:
     return cfg
 
 
+class _LastMetrics(Hook):
+    """Keeps the metrics of the last validation."""
+
+    metrics: dict = {}
+
+    def after_val_epoch(self, runner, metrics=None) -> None:
+        self.metrics = dict(metrics or {})
+
+
 def train(key: str, args, image_size):
     """Train and evaluate one model; returns (model in eval mode, mIoU, minutes)."""
     start = time.time()
     runner = Runner.from_cfg(gallery_config(key, args, image_size))
+    last = _LastMetrics()
+    runner.register_hook(last)
     runner.train()
-    metrics = runner.val()
+    metrics = last.metrics
     model = runner.model.eval()
     model.cfg = runner.cfg
     model.dataset_meta = dataset_meta(runner.cfg, None, model.decode_head.num_classes)
@@ -230,6 +249,16 @@ def main():
              'channels. Each merge outputs w * lateral + (1 - w) * upsampled coarser level: '
              'red keeps the fine lateral features, blue takes the coarse, semantic ones.')
 
+    if 'flanet' in results:
+        r = results['flanet']
+        (fla, ) = attention_figures(r, roles=('fla', ), fla_size=(1000, 640))
+        save('flanet_row_column_attention.png', fla['image'], r, fla['title'],
+             'FLANet-R18: the Fully Attentional block of the head. Each image column (top left) '
+             'and each row (top right) attends over the channels with the pooled row and '
+             'column priors; the colour says how peaked that attention is (0: uniform over the '
+             'channels, 1: on one channel). Bottom: the channel-to-channel attention averaged '
+             'over the columns and over the rows; gamma is the learnt weight of the attention '
+             'output added to the input.')
     total = sum(p['bytes'] for p in pictures)
     minutes = (time.time() - start) / 60
     write_doc(args, trained, pictures, img_path, minutes, num_val, size)

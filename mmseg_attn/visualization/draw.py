@@ -167,7 +167,7 @@ def _class_legend(fig, labels: Sequence[int], classes: Sequence[str], palette,
     for k in labels:
         name = classes[k] if k < len(classes) else f'class {k}'
         if shares is not None:
-            name = f'{name} {100 * shares[k]:.0f}%'
+            name = f'{name} {100 * shares[k]:.0f}%' if shares[k] >= 0.005 else f'{name} <1%'
         handles.append(Patch(facecolor=np.asarray(palette[k]) / 255, edgecolor='0.3',
                              label=name))
     if handles:
@@ -328,11 +328,12 @@ def _plot_gate(ax, weights: np.ndarray, title: str, fontsize: float = 8,
     k = min(top, len(ranked))
     ax.plot(x[:k], ranked[:k], 'o', color='tab:red', markersize=4)
     marked = ', '.join(f'#{c}' for c in order[:k])
-    ax.text(0.99, 0.95, f'strongest channels: {marked}', transform=ax.transAxes, ha='right',
-            va='top', fontsize=fontsize - 1, color='tab:red')
+    ax.text(0.99, 0.95, f'strongest channels: {marked}\nweights {ranked.min():.3f} to '
+            f'{ranked.max():.3f}', transform=ax.transAxes, ha='right', va='top',
+            fontsize=fontsize - 1, color='tab:red')
     low = min(0.0, float(ranked.min()))
     high = max(1.0, float(ranked.max())) if ranked.max() <= 1.0 else float(ranked.max()) * 1.05
-    ax.set_ylim(low, high * 1.18)
+    ax.set_ylim(low, high * 1.3)
     ax.set_xlim(-0.5, max(len(ranked) - 0.5, 0.5))
     ax.set_xlabel(f'channels sorted by weight ({len(ranked)})', fontsize=fontsize - 1)
     ax.set_ylabel('gate weight', fontsize=fontsize - 1)

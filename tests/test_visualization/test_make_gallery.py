@@ -21,7 +21,7 @@ def test_make_gallery_tiny(tmp_path):
     assert files == sorted([
         'bisenet_panel.png', 'bisenet_channel_gates.png', 'fcn_cbam_vs_fcn.png',
         'fcn_cbam_spatial_maps.png', 'fcn_cbam_channel_gates.png', 'fpn_aff_vs_fpn.png',
-        'fpn_aff_fusion_weights.png'
+        'fpn_aff_fusion_weights.png', 'flanet_row_column_attention.png'
     ])
     total = 0
     for name in files:
@@ -37,9 +37,10 @@ def test_make_gallery_tiny(tmp_path):
     assert re.findall(r'!\[[^]]*\]\(\.\./gallery/([^)]+)\)', text) == [
         'bisenet_panel.png', 'bisenet_channel_gates.png', 'fcn_cbam_vs_fcn.png',
         'fpn_aff_vs_fpn.png', 'fcn_cbam_spatial_maps.png', 'fcn_cbam_channel_gates.png',
-        'fpn_aff_fusion_weights.png'
+        'fpn_aff_fusion_weights.png', 'flanet_row_column_attention.png'
     ]
     # the table names each model with its toy-validation mIoU
-    for name in ('BiSeNet-R18', 'FCN-R18 + CBAM', 'FPN-R18 + AFF'):
+    for name in ('BiSeNet-R18', 'FCN-R18', 'FCN-R18 + CBAM', 'FPN-R18', 'FPN-R18 + AFF',
+                 'FLANet-R18'):
         assert re.search(rf'\| {re.escape(name)} \| .* \| \d+\.\d \|', text), name
-    assert '7 pictures' in result.stdout
+    assert '8 pictures' in result.stdout
