@@ -176,6 +176,11 @@ def grad_cam(model: nn.Module,
         raise ValueError(f'cam layer {layer!r} is not a module of the model ({e})') from None
     captured = {}
 
+    def leaf(act):
+        # a frozen part of the model gives an activation outside the graph:
+        # make it a leaf that the score's gradient can reach
+        return act if act.requires_grad else act.detach().requires_grad_()
+
     def hook(mod, args, output):
         if isinstance(output, (tuple, list)):
             i = 0 if index is None else index
@@ -183,9 +188,11 @@ def grad_cam(model: nn.Module,
                 raise ValueError(f'cam index {i} is out of range: {layer!r} returns '
                                  f'{len(output)} tensors')
             captured['index'] = i
-            captured['act'] = output[i]
+            captured['act'] = leaf(output[i])
+            output = type(output)(captured['act'] if j == i % len(output) else o
+                                  for j, o in enumerate(output))
         else:
-            captured['act'] = output
+            captured['act'] = output = leaf(output)
         return output
 
     handle = module.register_forward_hook(hook)

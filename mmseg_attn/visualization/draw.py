@@ -334,6 +334,8 @@ def _plot_gate(ax, weights: np.ndarray, title: str, fontsize: float = 8,
     low = min(0.0, float(ranked.min()))
     high = max(1.0, float(ranked.max())) if ranked.max() <= 1.0 else float(ranked.max()) * 1.05
     ax.set_ylim(low, high * 1.3)
+    if high <= 1.0 and low >= 0.0:  # gate weights: ticks over [0, 1] only
+        ax.set_yticks(np.linspace(0, 1, 6))
     ax.set_xlim(-0.5, max(len(ranked) - 0.5, 0.5))
     ax.set_xlabel(f'channels sorted by weight ({len(ranked)})', fontsize=fontsize - 1)
     ax.set_ylabel('gate weight', fontsize=fontsize - 1)

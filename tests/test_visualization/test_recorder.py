@@ -138,3 +138,41 @@ def test_grad_cam_is_the_gradient_weighted_activation():
     np.testing.assert_allclose(cam, expected.numpy(), rtol=1e-5, atol=1e-6)
     assert info['layer'] == 'backbone' and info['index'] is None
     assert info['activation_shape'] == [1, 4, 3, 4]
+
+
+def test_grad_cam_of_a_frozen_model():
+    """Frozen weights (requires_grad False everywhere) still give a Grad-CAM."""
+
+    class Head(nn.Module):
+        num_classes = 2
+        in_index = 1
+
+    class Neck(nn.Conv2d):
+
+        def forward(self, x):  # a tuple of levels, as a neck's
+            return x, super().forward(x)
+
+    class Tiny(nn.Module):
+        with_neck = True
+
+        def __init__(self):
+            super().__init__()
+            self.neck = Neck(2, 3, 1)
+            self.cls = nn.Conv2d(3, 2, 1)
+            self.decode_head = Head()
+
+        def forward(self, inputs, mode='tensor'):
+            return self.cls(self.neck(inputs)[1])
+
+    torch.manual_seed(0)
+    model = Tiny().eval().requires_grad_(False)
+    x = torch.randn(1, 2, 3, 4)
+    cam, info = grad_cam(model, x, class_id=0)
+    assert info['layer'] == 'neck' and info['index'] == 1
+    act = model.neck(x)[1]
+    mask = (model.cls(act).argmax(1) == 0).float()
+    mask = mask if mask.sum() else torch.ones_like(mask)
+    weights = model.cls.weight[0, :, 0, 0] * mask.mean()
+    expected = torch.relu((weights[:, None, None] * act[0]).sum(0))
+    np.testing.assert_allclose(cam, expected.numpy(), rtol=1e-5, atol=1e-6)
+    assert all(p.grad is None and not p.requires_grad for p in model.parameters())
