@@ -78,6 +78,8 @@ def main(argv=None):
         if meta.get('test_mode', 'whole') != 'whole':
             print(f'Note: the config infers with test_cfg mode={meta["test_mode"]!r}; the '
                   'exported graph runs the whole input at once (tile large images yourself)')
+        if args.dynamic_export and not args.verify:
+            print('Note: add --verify to check the dynamic model at a second shape')
         if args.verify:
             shapes = [shape] + ([second_shape(shape)] if args.dynamic_export else [])
             for report in verify_onnx(args.output_file, model, shapes):

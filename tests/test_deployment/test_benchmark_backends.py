@@ -1,0 +1,67 @@
+# Copyright (c) mmseg_attn contributors. All rights reserved.
+"""tools/benchmark.py: --backend onnxruntime and the PyTorch fast-path flags (no timing asserts)."""
+import importlib.util
+import json
+import os
+import os.path as osp
+import sys
+
+import pytest
+
+from tests.utils import REPO_ROOT
+
+from .conftest import config_path
+
+
+def _run(monkeypatch, *args):
+    path = osp.join(REPO_ROOT, 'tools', 'benchmark.py')
+    spec = importlib.util.spec_from_file_location('benchmark_tool', path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    monkeypatch.setattr(sys, 'argv', ['benchmark.py', *map(str, args)])
+    module.main()
+
+
+def _report(work_dir):
+    (name, ) = [f for f in os.listdir(work_dir) if f.startswith('fps_')]
+    with open(osp.join(work_dir, name)) as f:
+        return json.load(f)
+
+
+def test_onnxruntime_backend(monkeypatch, tmp_path, capsys):
+    work = tmp_path / 'ort'
+    _run(monkeypatch, config_path('fcn_se_cbam'), '--shape', 32, 48, '--backend',
+         'onnxruntime', '--num-iters', 3, '--num-warmup', 1, '--work-dir', work)
+    out = capsys.readouterr().out
+    assert f'Exported to {work}' in out and 'Median latency:' in out and 'FPS' in out
+    report = _report(work)
+    assert report['backend'] == 'onnxruntime' and report['device'] == 'cpu'
+    assert report['run_1']['batches'] == 3 and report['median_latency_ms'] > 0
+    assert report['peak_memory_mb'] > 0
+    # an exported file is timed as it is
+    work2 = tmp_path / 'ort2'
+    _run(monkeypatch, config_path('fcn_se_cbam'), '--shape', 32, 48, '--backend',
+         'onnxruntime', '--onnx-file', work / 'model.onnx', '--num-iters', 2,
+         '--num-warmup', 1, '--work-dir', work2)
+    assert 'Exported' not in capsys.readouterr().out
+    assert _report(work2)['run_1']['batches'] == 2
+
+
+def test_pytorch_fast_path_flags(monkeypatch, tmp_path, capsys):
+    _run(monkeypatch, config_path('bisenet_mmseg'), '--shape', 32, 48, '--fuse-conv-bn',
+         '--channels-last', '--num-iters', 2, '--num-warmup', 1, '--device', 'cpu',
+         '--work-dir', tmp_path)
+    out = capsys.readouterr().out
+    assert 'pytorch --fuse-conv-bn --channels-last' in out and 'Median latency:' in out
+    assert _report(tmp_path)['backend'] == 'pytorch --fuse-conv-bn --channels-last'
+
+
+def test_backend_flag_errors(monkeypatch, tmp_path):
+    with pytest.raises(ValueError, match='--fuse-conv-bn apply to --backend pytorch'):
+        _run(monkeypatch, config_path('fcn_se_cbam'), '--shape', 32, 48, '--backend',
+             'onnxruntime', '--fuse-conv-bn', '--work-dir', tmp_path)
+    with pytest.raises(ValueError, match='--onnx-file needs --backend onnxruntime'):
+        _run(monkeypatch, config_path('fcn_se_cbam'), '--shape', 32, 48, '--onnx-file',
+             'm.onnx', '--work-dir', tmp_path)
+    with pytest.raises(SystemExit):
+        _run(monkeypatch, config_path('fcn_se_cbam'), '--backend', 'tensorrt')
