@@ -51,6 +51,7 @@ from mmseg_attn.deployment import (
     optimize_for_inference,
     relative_difference,
 )
+from mmseg_attn.testing import randomize_norms
 
 REPO_ROOT = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
 MMSEG_CONFIG = osp.join(osp.dirname(mmseg.__file__), '.mim', 'configs', 'bisenetv1',
@@ -61,25 +62,12 @@ CONVERTER = osp.join(REPO_ROOT, 'tools', 'model_converters', 'bisenetv1_mmseg2at
 TARGETS = {'ours (ONNX Runtime)': 0.5, 'ours (fast path)': 0.6}
 
 
-def randomize_bn(model: torch.nn.Module, seed: int = 0) -> torch.nn.Module:
-    """Random running statistics and affine parameters for every BN (as after training)."""
-    gen = torch.Generator().manual_seed(seed)
-    for m in model.modules():
-        if isinstance(m, torch.nn.modules.batchnorm._BatchNorm):
-            n = m.num_features
-            m.running_mean.copy_(torch.randn(n, generator=gen) * 0.1)
-            m.running_var.copy_(torch.rand(n, generator=gen) + 0.5)
-            if m.affine:
-                m.weight.data.copy_(torch.rand(n, generator=gen) + 0.5)
-                m.bias.data.copy_(torch.randn(n, generator=gen) * 0.1)
-    return model
-
-
 def build(config: str, seed: int = 0) -> torch.nn.Module:
     torch.manual_seed(seed)
     model = build_segmentor(config)
     model.init_weights()
-    return randomize_bn(model, seed).eval()
+    randomize_norms(model, torch.Generator().manual_seed(seed))  # else BN folding is a no-op
+    return model.eval()
 
 
 def converter():
