@@ -94,7 +94,11 @@ class FullyAttentionalBlock(BaseModule):
 
     Around the kernel, inference keeps its memory near the input size: the
     two branches accumulate into one buffer and the residual is added in
-    place when no gradient is recorded.
+    place when no gradient is recorded. At ``(2, 512, 64, 128)`` on the CPU
+    (2 threads, ``tools/benchmark_blocks.py``, two runs) this measured,
+    against the reference formulation with the batch fixed: inference peak
+    0.11x, training peak 0.38x, inference time 0.63-0.66x, training time
+    0.89-1.00x (the 3x3 conv, common to both, is most of what remains).
 
     The attention maps are formed only when asked for:
     :meth:`attention_maps` computes them, and the forward passes them to
