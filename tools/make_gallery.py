@@ -21,6 +21,7 @@ import os.path as osp
 import time
 
 import numpy as np
+import torch
 from mmengine.config import Config
 from mmengine.hooks import Hook
 from mmengine.runner import Runner
@@ -60,6 +61,47 @@ MODELS = {
 }
 GRADCAM_CLASS = 'car'
 
+#: What each picture shows, under it in gallery.md.
+CAPTIONS = {
+    'bisenet_panel.png':
+    'BiSeNet-R18: the input, its prediction in the Cityscapes palette (the legend gives each '
+    'class\'s share of the image) and the Grad-CAM of "car" at the input of the decode head '
+    '(the FFM output): red is where the car score draws on.',
+    'bisenet_channel_gates.png':
+    'BiSeNet-R18: the channel gates of the two Attention Refinement Modules and the Feature '
+    'Fusion Module on this image, each sorted from the strongest channel to the weakest; the '
+    'red dots and labels name the five strongest channels and give the range of the weights. '
+    'A flat curve treats every channel alike; a steep one selects channels.',
+    'fcn_cbam_vs_fcn.png':
+    'FCN-R18 + CBAM (top) and FCN-R18 (bottom), trained alike: the same image, their '
+    'predictions and the Grad-CAM of "car" at the decode head\'s input, each normalised to its '
+    'maximum.',
+    'fpn_aff_vs_fpn.png':
+    'FPN-R18 + AFF (top) and FPN-R18 (bottom), trained alike: the same image, their '
+    'predictions and the Grad-CAM of "car" at the decode head\'s input, each normalised to its '
+    'maximum.',
+    'fcn_cbam_spatial_maps.png':
+    'FCN-R18 + CBAM: the spatial attention map of the CBAM in each of the 8 residual blocks '
+    '(stage 1 first) over the image. The map multiplies the block\'s features: 1 keeps a '
+    'position, 0 suppresses it. Each colour bar spans that map\'s own range; a narrow range '
+    'around 0.5 means the block barely reweights positions yet.',
+    'fcn_cbam_channel_gates.png':
+    'FCN-R18 + CBAM: the channel attention of every CBAM, sorted from the strongest channel to '
+    'the weakest; the red labels name the five strongest channels and give the range of the '
+    'weights. A flat curve near 0.5 treats all channels alike.',
+    'fpn_aff_fusion_weights.png':
+    'FPN-R18 + AFF: the fusion weight w of each top-down merge, averaged over the channels '
+    '(neck.fusions.2 merges the coarsest level into the next, neck.fusions.0 the finest). Each '
+    'merge outputs w * lateral + (1 - w) * upsampled coarser level: red keeps more of the '
+    'lateral (finer) features, blue more of the coarser, semantic ones.',
+    'flanet_row_column_attention.png':
+    'FLANet-R18: the Fully Attentional block of the head. Each image column (top left) and '
+    'each row (top right) attends over the channels with the pooled row and column priors; '
+    'the colour says how peaked that attention is (0: uniform over the channels, 1: on one '
+    'channel). Bottom: the channel-to-channel attention averaged over the columns and over '
+    'the rows; gamma is the learnt weight of the attention output added to the input.',
+}
+
 
 def parse_args():
     parser = argparse.ArgumentParser(description=__doc__.split('\n')[0])
@@ -67,7 +109,7 @@ def parse_args():
     parser.add_argument('--doc', default='docs/gallery.md', help='the Markdown page to write')
     parser.add_argument('--work-dir', default='work_dirs/gallery')
     parser.add_argument('--data-root', default='data/toy_cityscapes')
-    parser.add_argument('--iters', type=int, default=250, help='training iterations per model')
+    parser.add_argument('--iters', type=int, default=150, help='training iterations per model')
     parser.add_argument('--models', nargs='+', default=list(MODELS), choices=list(MODELS))
     parser.add_argument('--tiny', action='store_true',
                         help='a check that everything runs: 2 iterations, 64 x 128 images')
@@ -191,8 +233,9 @@ def main():
     image = load_image(img_path)
     pictures = []
 
-    def save(file, rgb, result, title, caption):
+    def save(file, rgb, result, title):
         path = osp.join(args.out_dir, file)
+        caption = CAPTIONS[file]
         save_png(path, rgb, {'Title': title, 'Software': 'mmseg_attn', 'model': result.model,
                              'class_name': result.class_name}, colors)
         pictures.append(dict(file=file, caption=caption, width=rgb.shape[1],
@@ -206,17 +249,9 @@ def main():
                for key, r in results.items() if key in roles}
     if 'bisenet' in results:
         r = results['bisenet']
-        save('bisenet_panel.png', figures['bisenet']['panel']['image'], r,
-             figures['bisenet']['panel']['title'],
-             'BiSeNet-R18: the input, its prediction in the Cityscapes palette (the legend '
-             'gives each class\'s share of the image) and the Grad-CAM of "car" at the input '
-             'of the decode head (the FFM output): red is where the car score draws on.')
-        save('bisenet_channel_gates.png', figures['bisenet']['channel_gates']['image'], r,
-             figures['bisenet']['channel_gates']['title'],
-             'BiSeNet-R18: the channel gates of the two Attention Refinement Modules and the '
-             'Feature Fusion Module on this image, each sorted from the strongest channel to '
-             'the weakest; the red dots and labels name the five strongest channels. A flat '
-             'curve means the gate treats every channel alike; a steep one selects channels.')
+        for role in ('panel', 'channel_gates'):
+            figure = figures['bisenet'][role]
+            save(f'bisenet_{role}.png', figure['image'], r, figure['title'])
     for key, base in (('fcn_cbam', 'fcn'), ('fpn_aff', 'fpn')):
         if key not in results or base not in results:
             continue
@@ -225,48 +260,29 @@ def main():
                 for r in (a, b)]
         rgb = comparison_figure(np.ascontiguousarray(image[..., ::-1]), rows, a.classes,
                                 a.palette, a.class_id)
-        save(f'{key}_vs_{base}.png', rgb, a, f'{a.model} vs {b.model}',
-             f'{MODELS[key][0]} (top) and {MODELS[base][0]} (bottom), trained alike: the same '
-             f'image, their predictions and the Grad-CAM of "car" at the decode head\'s input, '
-             f'each normalised to its maximum.')
+        save(f'{key}_vs_{base}.png', rgb, a, f'{a.model} vs {b.model}')
     if 'fcn_cbam' in results:
-        r = results['fcn_cbam']
-        save('fcn_cbam_spatial_maps.png', figures['fcn_cbam']['spatial_maps']['image'], r,
-             figures['fcn_cbam']['spatial_maps']['title'],
-             'FCN-R18 + CBAM: the spatial attention map of the CBAM in each of the 8 residual '
-             'blocks over the image (1 keeps a position, 0 suppresses it; each colour bar gives '
-             'that map\'s range). Early blocks follow edges and textures, later ones whole '
-             'objects.')
-        save('fcn_cbam_channel_gates.png', figures['fcn_cbam']['channel_gates']['image'], r,
-             figures['fcn_cbam']['channel_gates']['title'],
-             'FCN-R18 + CBAM: the channel attention of every CBAM, sorted; the red labels are '
-             'the five strongest channels of each block.')
+        for role in ('spatial_maps', 'channel_gates'):
+            figure = figures['fcn_cbam'][role]
+            save(f'fcn_cbam_{role}.png', figure['image'], results['fcn_cbam'], figure['title'])
     if 'fpn_aff' in results:
-        r = results['fpn_aff']
-        save('fpn_aff_fusion_weights.png', figures['fpn_aff']['spatial_maps']['image'], r,
-             figures['fpn_aff']['spatial_maps']['title'],
-             'FPN-R18 + AFF: the fusion weight w of each top-down merge, averaged over the '
-             'channels. Each merge outputs w * lateral + (1 - w) * upsampled coarser level: '
-             'red keeps the fine lateral features, blue takes the coarse, semantic ones.')
-
+        figure = figures['fpn_aff']['spatial_maps']
+        save('fpn_aff_fusion_weights.png', figure['image'], results['fpn_aff'], figure['title'])
     if 'flanet' in results:
         r = results['flanet']
         (fla, ) = attention_figures(r, roles=('fla', ), fla_size=(1000, 640))
-        save('flanet_row_column_attention.png', fla['image'], r, fla['title'],
-             'FLANet-R18: the Fully Attentional block of the head. Each image column (top left) '
-             'and each row (top right) attends over the channels with the pooled row and '
-             'column priors; the colour says how peaked that attention is (0: uniform over the '
-             'channels, 1: on one channel). Bottom: the channel-to-channel attention averaged '
-             'over the columns and over the rows; gamma is the learnt weight of the attention '
-             'output added to the input.')
+        save('flanet_row_column_attention.png', fla['image'], r, fla['title'])
     total = sum(p['bytes'] for p in pictures)
     minutes = (time.time() - start) / 60
-    write_doc(args, trained, pictures, img_path, minutes, num_val, size)
+    threads = torch.get_num_threads()
+    machine = f'{os.cpu_count()} CPU cores, {threads} torch thread' + 's' * (threads != 1)
+    write_doc(args, trained, pictures, img_path, minutes, num_val, size, machine)
     print(f'{len(pictures)} pictures ({total / 1e6:.2f} MB) in {args.out_dir}, described in '
           f'{args.doc}; {minutes:.1f} min in all')
 
 
-def write_doc(args, trained, pictures, img_path, minutes, num_val, size):
+def write_doc(args, trained, pictures, img_path, minutes, num_val, size, machine):
+    """Write the Markdown page of the gallery."""
     rel = osp.relpath(args.out_dir, osp.dirname(osp.abspath(args.doc)) or '.')
     lines = [
         '# Attention gallery',
@@ -285,7 +301,7 @@ def write_doc(args, trained, pictures, img_path, minutes, num_val, size):
         f'`configs/demo/`), from scratch, then is evaluated on the {num_val} validation '
         'images; the pictures use the',
         f'validation image with the most "car" pixels (`{osp.basename(img_path)}`). '
-        f'The run took {minutes:.0f} minutes on 2 CPU cores.',
+        f'The run took {minutes:.0f} minutes ({machine}).',
         '',
         '| model | derived from | mIoU (toy val) | training |',
         '|---|---|---|---|',
@@ -301,6 +317,11 @@ def write_doc(args, trained, pictures, img_path, minutes, num_val, size):
         'the model, the block (its path in the model) and the Grad-CAM class and layer; the',
         'class colours are the Cityscapes palette. The Grad-CAM class defaults to the most',
         'frequent predicted class that is not background ("road" here); these use `car`.',
+        '',
+        f'Each mIoU comes from one short run (one seed, {num_val} small images): differences '
+        'between',
+        'the models here say nothing about the blocks. After so few iterations from scratch',
+        'some gates still sit near 0.5; read the range on each colour bar.',
         '',
     ]
     for p in pictures:
