@@ -35,7 +35,7 @@ def test_stock_test_tool_refuses_foreign_checkpoint(toy_cityscapes, tmp_path):
     """A checkpoint whose unpickling would run a command: refused, nothing ran."""
     import torch
 
-    from tests.test_compat import RunsACommand
+    from tests.test_security.helpers import RunsACommand
     marker = tmp_path / 'pwned'
     evil = tmp_path / 'evil.pth'
     torch.save(dict(state_dict={}, meta={}, payload=RunsACommand(marker)), str(evil))
