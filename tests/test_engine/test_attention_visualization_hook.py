@@ -41,6 +41,10 @@ def trained_runner(toy_cityscapes, tmp_path_factory):
     """A Runner of the tiny CBAM FCN trained for 2 iterations with the hook every 2."""
     work_dir = tmp_path_factory.mktemp('attention_hook')
     cfg = Config.fromfile(CONFIG)
+    # mmseg's runtime names its visualizer 'visualizer', and mmengine hands every later
+    # Runner of the process the instance first built under a name (with its save_dir):
+    # a name of its own makes this run write into its own work_dir
+    cfg.visualizer = dict(cfg.visualizer, name=f'attention_hook_{osp.basename(work_dir)}')
     cfg.custom_hooks = list(cfg.get('custom_hooks', [])) + [
         dict(type='AttentionVisualizationHook', interval=2, num_images=2)
     ]
