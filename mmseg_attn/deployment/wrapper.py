@@ -78,6 +78,22 @@ class ExportableAdaptiveAvgPool2d(nn.Module):
         return x
 
 
+def _replace_children(model: nn.Module, replacement) -> int:
+    """Replace, in place, every submodule for which ``replacement(child)`` is not None.
+
+    Returns:
+        int: The number of modules replaced.
+    """
+    count = 0
+    for module in list(model.modules()):
+        for name, child in list(module.named_children()):
+            new = replacement(child)
+            if new is not None:
+                setattr(module, name, new)
+                count += 1
+    return count
+
+
 def replace_adaptive_pools(model: nn.Module) -> int:
     """Replace the ``nn.AdaptiveAvgPool2d`` modules of ``model`` in place.
 
@@ -91,14 +107,10 @@ def replace_adaptive_pools(model: nn.Module) -> int:
     Returns:
         int: The number of pools replaced.
     """
-    count = 0
-    for module in list(model.modules()):
-        for name, child in list(module.named_children()):
-            if (isinstance(child, nn.AdaptiveAvgPool2d)
-                    and _pair(child.output_size) != (1, 1)):
-                setattr(module, name, ExportableAdaptiveAvgPool2d(child.output_size))
-                count += 1
-    return count
+    return _replace_children(
+        model, lambda child: ExportableAdaptiveAvgPool2d(child.output_size)
+        if isinstance(child, nn.AdaptiveAvgPool2d) and _pair(child.output_size) != (1, 1)
+        else None)
 
 
 class ExportableUpsample(nn.Module):
@@ -147,15 +159,11 @@ def replace_upsamples(model: nn.Module) -> int:
         int: The number of modules replaced.
     """
     from mmseg.models.utils import Upsample
-    count = 0
-    for module in list(model.modules()):
-        for name, child in list(module.named_children()):
-            if (type(child) is Upsample and not child.size
-                    and _integer_factor(child.scale_factor)):
-                setattr(module, name, ExportableUpsample(child.scale_factor, child.mode,
-                                                         child.align_corners))
-                count += 1
-    return count
+    return _replace_children(
+        model, lambda child: ExportableUpsample(child.scale_factor, child.mode,
+                                                child.align_corners)
+        if type(child) is Upsample and not child.size and _integer_factor(child.scale_factor)
+        else None)
 
 
 def prepare_for_export(model: nn.Module) -> dict:
