@@ -3,19 +3,9 @@
 # SE, CBAM (channel + spatial), pixel attention and SAR as plugins of the
 # context ResNet-18 (8 base channels), ARMs and the FFM in the FFMNeck, and
 # the Fully Attentional block in an FLAHead.
-custom_imports = dict(imports=['mmseg_attn'], allow_failed_imports=False)
-default_scope = 'mmseg'
-norm_cfg = dict(type='BN', requires_grad=True)
-
+_base_ = './_tiny_segmentor_.py'
+norm_cfg = _base_.norm_cfg  # the BN of the frame
 model = dict(
-    type='EncoderDecoder',
-    data_preprocessor=dict(
-        type='SegDataPreProcessor',
-        mean=[123.675, 116.28, 103.53],
-        std=[58.395, 57.12, 57.375],
-        bgr_to_rgb=True,
-        pad_val=0,
-        seg_pad_val=255),
     backbone=dict(
         type='BiSeNetBackbone',
         spatial_channels=(8, 8, 16),
@@ -51,8 +41,4 @@ model = dict(
         num_classes=19,
         upsample_scale=1,
         norm_cfg=norm_cfg,
-        loss_decode=dict(type='CrossEntropyLoss', use_sigmoid=False, loss_weight=1.0)),
-    train_cfg=dict(),
-    test_cfg=dict(mode='whole'))
-# Only the dataset type: the pictures take the class names and palette from it.
-test_dataloader = dict(dataset=dict(type='CityscapesDataset'))
+        loss_decode=dict(type='CrossEntropyLoss', use_sigmoid=False, loss_weight=1.0)))

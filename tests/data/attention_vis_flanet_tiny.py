@@ -1,9 +1,4 @@
 # FLANet on a dilated ResNet (configs/flanet/flanet_r101-d8_*) shrunk for the
-# picture tests: ResNetV1c-18 with 8 base channels, output stride 8, a
-# 16-channel FLA head.
-_base_ = '../../configs/flanet/flanet_r101-d8_4xb2-80k_cityscapes-512x1024.py'
-norm_cfg = dict(type='BN', requires_grad=True)
-model = dict(
-    backbone=dict(depth=18, stem_channels=8, base_channels=8, norm_cfg=norm_cfg),
-    decode_head=dict(in_channels=64, channels=16, norm_cfg=norm_cfg),
-    auxiliary_head=None)
+# picture tests: the tiny FLANet of the deployment tests (ResNetV1c-18 with 8
+# base channels, output stride 8, a 16-channel FLA head).
+_base_ = './deploy_flanet_r_tiny.py'

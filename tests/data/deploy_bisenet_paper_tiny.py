@@ -1,13 +1,14 @@
 # The paper variant of BiSeNet (configs/bisenet) shrunk for the deployment
 # tests: ResNetV1c-18 context path with 8 base channels, narrow spatial path,
 # FFM and heads.
-_base_ = '../../configs/bisenet/bisenet_r18-d32-in1k-pre_4xb4-160k_cityscapes-1024x1024.py'
-norm_cfg = dict(type='BN', requires_grad=True)
+_base_ = [
+    '../../configs/bisenet/bisenet_r18-d32-in1k-pre_4xb4-160k_cityscapes-1024x1024.py',
+    './_tiny_parts_.py'
+]
+norm_cfg = _base_.tiny_norm_cfg
 model = dict(
     backbone=dict(
-        spatial_channels=(8, 16, 32),
-        context_backbone=dict(stem_channels=8, base_channels=8, norm_cfg=norm_cfg),
-        norm_cfg=norm_cfg),
+        spatial_channels=(8, 16, 32), context_backbone=_base_.tiny_resnet, norm_cfg=norm_cfg),
     neck=dict(in_channels=(32, 32, 64), out_channels=32, norm_cfg=norm_cfg),
     decode_head=dict(in_channels=32, channels=32, norm_cfg=norm_cfg),
     # a list in a child config replaces the base list; the auxiliary heads do not

@@ -1,8 +1,8 @@
 # FLANet with HRNet (configs/flanet/flanet_hr48_*) shrunk for the deployment
 # tests: one module per stage, one block per branch, branches of 4-32
 # channels, FLA head of 16 channels on the concatenated branches.
-_base_ = '../../configs/flanet/flanet_hr48_4xb2-80k_cityscapes-512x1024.py'
-norm_cfg = dict(type='BN', requires_grad=True)
+_base_ = ['../../configs/flanet/flanet_hr48_4xb2-80k_cityscapes-512x1024.py', './_tiny_parts_.py']
+norm_cfg = _base_.tiny_norm_cfg
 model = dict(
     backbone=dict(
         norm_cfg=norm_cfg,
