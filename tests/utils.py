@@ -4,10 +4,11 @@ import os
 import os.path as osp
 import subprocess
 import sys
-from typing import List, Optional, Tuple
+from typing import List, Optional, Sequence, Tuple
 
 import torch
 from mmengine.config import Config
+from mmengine.fileio import load
 from mmengine.structures import PixelData
 from mmseg.structures import SegDataSample
 
@@ -189,3 +190,45 @@ def last_checkpoint(work_dir: str) -> str:
     """The checkpoint that mmengine's Runner recorded as its last one."""
     with open(osp.join(str(work_dir), 'last_checkpoint')) as f:
         return f.read().strip()
+
+
+def train_and_test(config: str, work_dir, env: Optional[dict] = None,
+                   test: bool = True) -> Tuple[str, str]:
+    """Train with mmseg's ``tools/train.py``, then evaluate with ``tools/test.py``.
+
+    The last checkpoint of the training in ``work_dir`` is evaluated (with
+    ``test``), and the evaluation must print an mIoU.
+
+    Returns:
+        tuple[str, str]: The last checkpoint and the output of the training.
+    """
+    train = run_mmseg_tool('train', config, '--work-dir', str(work_dir), env=env)
+    checkpoint = last_checkpoint(work_dir)
+    if test:
+        out = run_mmseg_tool('test', config, checkpoint, '--work-dir', str(work_dir), env=env)
+        assert 'mIoU' in out.stdout
+    return checkpoint, train.stdout
+
+
+#: Classes of the datasets that config names end with (``*_cityscapes-512x1024.py``).
+NUM_CLASSES = {'cityscapes': 19, 'ade20k': 150, 'voc12aug': 21}
+
+
+def config_dataset(name: str) -> str:
+    """The dataset (a key of :data:`NUM_CLASSES`) that a config name is for."""
+    return next(d for d in NUM_CLASSES if f'_{d}-' in name)
+
+
+def check_metafile(config_dir: str, configs: Sequence[str]) -> dict:
+    """Check that ``config_dir/metafile.yaml`` lists exactly ``configs``.
+
+    Every model must name a collection of the metafile.
+
+    Returns:
+        dict: The metafile.
+    """
+    meta = load(osp.join(config_dir, 'metafile.yaml'))
+    assert {m['Config'] for m in meta['Models']} == {osp.relpath(p, REPO_ROOT) for p in configs}
+    collections = {c['Name'] for c in meta['Collections']}
+    assert all(m['In Collection'] in collections for m in meta['Models'])
+    return meta

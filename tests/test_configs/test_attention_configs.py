@@ -5,7 +5,6 @@ import os.path as osp
 
 import pytest
 import torch
-import yaml
 from mmengine.config import Config
 from mmengine.runner import CheckpointLoader
 from mmseg.registry import MODELS
@@ -14,15 +13,16 @@ from mmseg.utils import register_all_modules
 import mmseg_attn  # noqa: F401  (registration)
 from mmseg_attn.utils import convert_sync_bn_cfg, drop_pretrained_cfg
 from tests.utils import (
-    last_checkpoint,
+    REPO_ROOT,
+    check_metafile,
     pretrained_checkpoints,
-    run_mmseg_tool,
     seg_batch,
     toy_config,
+    train_and_test,
 )
 
-REPO_ROOT = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
-CONFIGS = sorted(glob.glob(osp.join(REPO_ROOT, 'configs', 'attention', '*.py')))
+CONFIG_DIR = osp.join(REPO_ROOT, 'configs', 'attention')
+CONFIGS = sorted(glob.glob(osp.join(CONFIG_DIR, '*.py')))
 
 register_all_modules()
 
@@ -52,13 +52,8 @@ def test_configs_found():
 
 
 def test_readme_and_metafile_cover_every_config():
-    with open(osp.join(REPO_ROOT, 'configs', 'attention', 'metafile.yaml')) as f:
-        meta = yaml.safe_load(f)
-    listed = {m['Config'] for m in meta['Models']}
-    assert listed == {osp.relpath(p, REPO_ROOT) for p in CONFIGS}
-    collections = {c['Name'] for c in meta['Collections']}
-    assert all(m['In Collection'] in collections for m in meta['Models'])
-    with open(osp.join(REPO_ROOT, 'configs', 'attention', 'README.md')) as f:
+    check_metafile(CONFIG_DIR, CONFIGS)
+    with open(osp.join(CONFIG_DIR, 'README.md')) as f:
         readme = f.read()
     table = readme.split('<!-- cost-table:begin')[1].split('<!-- cost-table:end')[0]
     rows = [line.split('|')[1].strip() for line in table.splitlines() if line.startswith('| ')]
@@ -93,13 +88,9 @@ def test_config_builds_and_runs(path):
 
 
 def test_train_and_test_with_mmseg_tools(toy_cityscapes, tmp_path):
-    config = osp.join(REPO_ROOT, 'configs', 'attention',
-                      'fcn_r18-d8-cbam_4xb2-80k_cityscapes-512x1024.py')
+    config = osp.join(CONFIG_DIR, 'fcn_r18-d8-cbam_4xb2-80k_cityscapes-512x1024.py')
     cfg = toy_config(config, toy_cityscapes, tmp_path, dataset='cityscapes', max_iters=10)
     env = dict(OMP_NUM_THREADS='1')  # R-18 on a busy 2-core machine
-    run_mmseg_tool('train', cfg, '--work-dir', str(tmp_path), env=env)
-    ckpt = last_checkpoint(tmp_path)
+    ckpt, _ = train_and_test(cfg, tmp_path, env=env)
     state = CheckpointLoader.load_checkpoint(ckpt, map_location='cpu')['state_dict']
     assert any('.cbam.' in k for k in state)
-    out = run_mmseg_tool('test', cfg, ckpt, '--work-dir', str(tmp_path), env=env)
-    assert 'mIoU' in out.stdout

@@ -9,7 +9,6 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 from mmengine.config import Config
-from mmengine.fileio import load
 from mmengine.model import revert_sync_batchnorm
 from mmseg.models.utils import resize
 from mmseg.registry import MODELS
@@ -18,18 +17,19 @@ from mmseg.utils import register_all_modules
 import mmseg_attn  # noqa: F401  (registration)
 from mmseg_attn.utils import convert_sync_bn_cfg, drop_pretrained_cfg
 from tests.utils import (
-    last_checkpoint,
+    NUM_CLASSES,
+    REPO_ROOT,
+    check_metafile,
+    config_dataset,
     pretrained_checkpoints,
-    run_mmseg_tool,
     seg_batch,
     toy_config,
+    train_and_test,
 )
 
-REPO_ROOT = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
 CONFIG_DIR = osp.join(REPO_ROOT, 'configs', 'bisenet')
 CONFIGS = sorted(glob.glob(osp.join(CONFIG_DIR, '*.py')))
 IDS = [osp.basename(p) for p in CONFIGS]
-NUM_CLASSES = {'cityscapes': 19, 'ade20k': 150, 'voc12aug': 21}
 DATASET_TYPES = {
     'cityscapes': 'CityscapesDataset',
     'ade20k': 'ADE20KDataset',
@@ -37,10 +37,6 @@ DATASET_TYPES = {
 }
 
 register_all_modules()
-
-
-def _dataset(name):
-    return next(d for d in NUM_CLASSES if f'_{d}-' in name)
 
 
 def _batch(num_classes, size=(64, 64), batch=2):
@@ -67,7 +63,7 @@ def test_config_settings(path):
     depth = int(re.search(r'_r(\d+)-', name).group(1))
     assert pretrained_checkpoints(cfg.model) == [f'open-mmlab://resnet{depth}_v1c']
     assert cfg.model.backbone.context_backbone.depth == depth
-    dataset = _dataset(name)
+    dataset = config_dataset(name)
     assert cfg.train_dataloader.batch_size == 4
     train_set = cfg.train_dataloader.dataset
     leaves = train_set.get('datasets', [train_set])  # VOC aug is a ConcatDataset
@@ -101,7 +97,7 @@ def _norm_types(node):
 @pytest.mark.parametrize('path', CONFIGS, ids=IDS)
 def test_config_builds_trains_and_predicts(path):
     cfg = Config.fromfile(path)
-    dataset = _dataset(osp.basename(path))
+    dataset = config_dataset(osp.basename(path))
     # as configured (SyncBN): no plain BatchNorm2d anywhere
     drop_pretrained_cfg(cfg.model)
     cfg.model.data_preprocessor.size = (64, 64)
@@ -258,13 +254,8 @@ def test_paper_preset_equals_reference_code():
 
 
 def test_metafile_and_readme():
-    meta = load(osp.join(CONFIG_DIR, 'metafile.yaml'))
-    models = meta['Models']
-    listed = {m['Config'] for m in models}
-    assert listed == {osp.relpath(p, REPO_ROOT) for p in CONFIGS}
-    collections = {c['Name'] for c in meta['Collections']}
+    models = check_metafile(CONFIG_DIR, CONFIGS)['Models']
     for model in models:
-        assert model['In Collection'] in collections
         assert osp.isfile(osp.join(REPO_ROOT, model['Config']))
         assert 'Metadata' in model and 'Results' in model
         result = model['Results']
@@ -294,8 +285,5 @@ def test_mmseg_tools_train_and_test(fixture, layout, config, tmp_path, request):
     data_root = request.getfixturevalue(fixture)
     cfg = Config.fromfile(osp.join(CONFIG_DIR, config))
     cfg = toy_config(cfg, data_root, tmp_path, dataset=layout, crop_size=(64, 64))
-    run_mmseg_tool('train', cfg, '--work-dir', str(tmp_path))
-    checkpoint = last_checkpoint(tmp_path)
+    checkpoint, _ = train_and_test(cfg, tmp_path)
     assert osp.isfile(checkpoint)
-    out = run_mmseg_tool('test', cfg, checkpoint, '--work-dir', str(tmp_path))
-    assert 'mIoU' in out.stdout

@@ -26,9 +26,8 @@ import mmseg_attn  # noqa: F401  (registration)
 from mmseg_attn.models.decode_heads import FLAHead
 from mmseg_attn.models.layers import FullyAttentionalBlock
 from mmseg_attn.utils import convert_sync_bn_cfg, drop_pretrained_cfg
-from tests.utils import seg_batch
+from tests.utils import NUM_CLASSES, REPO_ROOT, config_dataset, seg_batch
 
-REPO_ROOT = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
 CONFIG_DIR = osp.join(REPO_ROOT, 'configs', 'flanet')
 CONFIGS = sorted(glob.glob(osp.join(CONFIG_DIR, '*.py')))
 NAMES = [osp.basename(p)[:-3] for p in CONFIGS]
@@ -37,7 +36,6 @@ REFERENCE = {
     'r101': 'flanet_r101-d8_4xb2-80k_cityscapes-512x1024',
     'hr48': 'flanet_hr48_4xb2-80k_cityscapes-512x1024',
 }
-NUM_CLASSES = {'cityscapes': 19, 'ade20k': 150, 'voc12aug': 21}
 PRETRAINED = {'r101': 'open-mmlab://resnet101_v1c', 'hr48': 'open-mmlab://msra_hrnetv2_w48'}
 
 register_all_modules()
@@ -45,10 +43,6 @@ register_all_modules()
 
 def _backbone_key(name):
     return 'r101' if name.startswith('flanet_r101') else 'hr48'
-
-
-def _dataset(name):
-    return next(d for d in NUM_CLASSES if f'_{d}-' in name)
 
 
 @functools.lru_cache(maxsize=None)
@@ -115,7 +109,7 @@ def test_configs_found():
 @pytest.mark.parametrize('name', NAMES)
 def test_config_contents(name):
     cfg = _load(name)
-    key, dataset = _backbone_key(name), _dataset(name)
+    key, dataset = _backbone_key(name), config_dataset(name)
     num_classes = NUM_CLASSES[dataset]
     assert cfg.custom_imports == dict(imports=['mmseg_attn'], allow_failed_imports=False)
     assert cfg.model.pretrained == PRETRAINED[key]
@@ -188,7 +182,7 @@ def _full_reference(key):
     with torch.no_grad():
         feats = model.backbone(torch.zeros(1, 3, 64, 64))
     shapes = ([f.shape[1] for f in feats], [64 // f.shape[-1] for f in feats])
-    losses = _run(model, NUM_CLASSES[_dataset(name)], backward=True)
+    losses = _run(model, NUM_CLASSES[config_dataset(name)], backward=True)
     return model, losses, shapes
 
 
@@ -217,7 +211,7 @@ def test_reference_config_full_model(key):
 def test_config_builds_and_runs(name):
     model = MODELS.build(_model_cfg(name))
     assert isinstance(model.decode_head, FLAHead)
-    num_classes = NUM_CLASSES[_dataset(name)]
+    num_classes = NUM_CLASSES[config_dataset(name)]
     assert model.decode_head.conv_seg.out_channels == num_classes
     assert all(a.conv_seg.out_channels == num_classes for a in _aux_modules(model))
     key = _backbone_key(name)

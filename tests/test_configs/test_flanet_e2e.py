@@ -11,9 +11,8 @@ import pytest
 from mmengine.config import Config
 from mmengine.runner import CheckpointLoader
 
-from tests.utils import last_checkpoint, run_mmseg_tool, toy_config
+from tests.utils import REPO_ROOT, toy_config, train_and_test
 
-REPO_ROOT = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
 CONFIG_DIR = osp.join(REPO_ROOT, 'configs', 'flanet')
 CROP = (64, 64)
 # one thread: on a small shared machine OpenMP threads that wait for each
@@ -72,15 +71,10 @@ def test_train_and_evaluate_with_mmseg_tools(name, dataset, fixture, run_test, r
     dumped = Config.fromfile(cfg)
     assert dumped.model.decode_head.type == 'FLAHead'
 
-    out = run_mmseg_tool('train', cfg, '--work-dir', str(tmp_path), env=ENV)
-    assert 'mIoU' in out.stdout  # the validation at the end of training
-    ckpt = last_checkpoint(tmp_path)
+    ckpt, out = train_and_test(cfg, tmp_path, env=ENV, test=run_test)
+    assert 'mIoU' in out  # the validation at the end of training
     assert osp.basename(ckpt) == 'iter_10.pth'
     state = CheckpointLoader.load_checkpoint(ckpt, map_location='cpu')['state_dict']
     assert 'decode_head.fla.conv1.weight' in state
     # the FLA branch was trained: its residual weight left its zero init
     assert float(state['decode_head.fla.gamma'].abs()) > 0
-
-    if run_test:
-        out = run_mmseg_tool('test', cfg, ckpt, '--work-dir', str(tmp_path), env=ENV)
-        assert 'mIoU' in out.stdout

@@ -60,21 +60,24 @@ def _break_missing(info):
     return info['seg_map_path'], 'label file does not exist'
 
 
+def _overwrite(path, data, problem):
+    """Replace the file at ``path`` by ``data``; return it and the problem to report."""
+    with open(path, 'wb') as f:
+        f.write(data)
+    return path, problem
+
+
 def _break_corrupt_image(info):
-    with open(info['img_path'], 'wb') as f:
-        f.write(b'\x89PNG\r\n\x1a\n this is not an image')
-    return info['img_path'], 'image file is corrupt'
+    return _overwrite(info['img_path'], b'\x89PNG\r\n\x1a\n this is not an image',
+                      'image file is corrupt')
 
 
 def _break_empty_image(info):
-    open(info['img_path'], 'wb').close()
-    return info['img_path'], 'image file is empty'
+    return _overwrite(info['img_path'], b'', 'image file is empty')
 
 
 def _break_corrupt_label(info):
-    with open(info['seg_map_path'], 'wb') as f:
-        f.write(b'garbage')
-    return info['seg_map_path'], 'label file is corrupt'
+    return _overwrite(info['seg_map_path'], b'garbage', 'label file is corrupt')
 
 
 def _break_out_of_range(info):
