@@ -84,14 +84,15 @@ def max_diff(ours, ref, inputs) -> float:
 
 
 def measure(name: str, shape: Tuple[int, ...], block_kwargs: dict, device: torch.device,
-            repeats: int, warmup: int, clock: str, memory: bool) -> dict:
+            repeats: int, warmup: int, clock: str, memory: bool, input_grad: bool) -> dict:
     """One row: max abs diff, then per mode the timings and (optionally) the peaks."""
     ours, ref = make_pair(name, shape[1], device, **block_kwargs)
     inputs = make_inputs(name, shape, device)
     label = name + ''.join(f' ({k}={v})' for k, v in block_kwargs.items())
     row = dict(block=label, shape='x'.join(map(str, shape)), max_diff=max_diff(ours, ref, inputs))
     for mode in MODES:
-        steps = dict(ours=make_step(ours, inputs, mode), ref=make_step(ref, inputs, mode))
+        steps = {side: make_step(module, inputs, mode, input_grad)
+                 for side, module in (('ours', ours), ('ref', ref))}
         times = time_interleaved(steps, repeats, warmup, device, clock)
         row[f'ours_{mode}_ms'] = times['ours'].median_ms
         row[f'ref_{mode}_ms'] = times['ref'].median_ms
@@ -102,7 +103,7 @@ def measure(name: str, shape: Tuple[int, ...], block_kwargs: dict, device: torch
             peak = None
             if memory:
                 peak = peak_memory_in_fresh_process(pair_step, name, shape, side, mode,
-                                                    str(device), block_kwargs,
+                                                    str(device), block_kwargs, input_grad,
                                                     device=device) / 2**20
             row[f'{side}_{mode}_mb'] = peak
     return row
@@ -154,6 +155,10 @@ def parse_args():
         help='wall: elapsed time (default); cpu: CPU time of this process, which other '
         'processes on a shared machine do not inflate (use with --threads 1 to read it as '
         'single-thread latency; CPU only)')
+    parser.add_argument(
+        '--input-grad', action='store_true',
+        help='training steps also compute the gradients of the inputs, as for a block inside '
+        'a network (default: those of the parameters only)')
     parser.add_argument('--no-memory', action='store_true',
                         help='skip the peak memory (one fresh process per cell)')
     parser.add_argument(
@@ -181,9 +186,11 @@ def main():
     rows = []
     for name, shape, kwargs in jobs(args.blocks, tuple(args.size), fla_shapes, args.fla_impls):
         rows.append(measure(name, shape, kwargs, device, args.repeats, args.warmup, args.timer,
-                            not args.no_memory))
+                            not args.no_memory, args.input_grad))
     print(f'device={device} torch={torch.__version__} threads={torch.get_num_threads()} '
-          f'timer={args.timer} repeats={args.repeats} (medians; time ratio = median of '
+          f'timer={args.timer} repeats={args.repeats} train gradients='
+          f'{"parameters and inputs" if args.input_grad else "parameters"} '
+          '(medians; time ratio = median of '
           'paired ratios); peak memory = extra peak in a fresh process; ratios are ours / '
           'reference')
     print(format_table(rows))

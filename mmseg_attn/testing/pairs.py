@@ -132,25 +132,36 @@ def _train_step(module: nn.Module, inputs: Tuple[torch.Tensor, ...]) -> None:
     module.zero_grad(set_to_none=True)
     module(*inputs).float().square().mean().backward()
     module.zero_grad(set_to_none=True)
+    for tensor in inputs:
+        tensor.grad = None
 
 
-def make_step(module: nn.Module, inputs: Tuple[torch.Tensor, ...],
-              mode: str) -> Callable[[], None]:
+def make_step(module: nn.Module,
+              inputs: Tuple[torch.Tensor, ...],
+              mode: str,
+              input_grad: bool = False) -> Callable[[], None]:
     """A zero-argument step: ``'fwd'`` (eval, no grad) or ``'train'``.
 
     ``'train'`` puts the module in train mode and runs forward and backward
     of ``out.float().square().mean()``; ``'fwd'`` puts it in eval mode.
+    With ``input_grad``, the training step also computes the gradients of
+    the inputs, as for a block inside a network (by default only those of
+    the parameters).
     """
     if mode not in ('fwd', 'train'):
         raise ValueError(f"mode must be 'fwd' or 'train', got {mode!r}")
     module.train(mode == 'train')
-    step = _infer if mode == 'fwd' else _train_step
-    return functools.partial(step, module, inputs)
+    if mode == 'fwd':
+        return functools.partial(_infer, module, inputs)
+    if input_grad:
+        inputs = tuple(tensor.detach().requires_grad_() for tensor in inputs)
+    return functools.partial(_train_step, module, inputs)
 
 
 def pair_step(name: str, shape: Sequence[int], side: str, mode: str,
               device: Union[str, torch.device] = 'cpu',
-              block_kwargs: Optional[dict] = None) -> Callable[[], None]:
+              block_kwargs: Optional[dict] = None,
+              input_grad: bool = False) -> Callable[[], None]:
     """Build a pair and return the step of one side (for fresh-process memory).
 
     Args:
@@ -160,10 +171,11 @@ def pair_step(name: str, shape: Sequence[int], side: str, mode: str,
         mode (str): ``'fwd'`` or ``'train'``.
         device (str | torch.device): Defaults to 'cpu'.
         block_kwargs (dict, optional): More arguments of the block.
+        input_grad (bool): See :func:`make_step`. Defaults to False.
     """
     if side not in ('ours', 'ref'):
         raise ValueError(f"side must be 'ours' or 'ref', got {side!r}")
     ours, ref = make_pair(name, shape[1], device, **(block_kwargs or {}))
     module = ours if side == 'ours' else ref
     del ours, ref
-    return make_step(module, make_inputs(name, shape, device), mode)
+    return make_step(module, make_inputs(name, shape, device), mode, input_grad)

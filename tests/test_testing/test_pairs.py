@@ -37,6 +37,19 @@ def test_train_step_leaves_no_gradients():
     assert all(p.grad is None for p in ours.parameters())
 
 
+def test_train_step_with_input_gradients():
+    ours, _ = make_pair('SqueezeExcitation', 16)
+    inputs = make_inputs('SqueezeExcitation', (2, 16, 3, 3))
+    seen = []
+    ours.register_full_backward_hook(lambda module, grad_in, grad_out: seen.append(grad_in[0]))
+    make_step(ours, inputs, 'train', input_grad=True)()
+    assert seen[0] is not None and seen[0].shape == (2, 16, 3, 3)
+    assert not inputs[0].requires_grad  # the caller's tensors are left as they were
+    seen.clear()
+    make_step(ours, inputs, 'train')()
+    assert seen[0] is None  # parameters only
+
+
 def test_bad_names():
     with pytest.raises(ValueError, match='name must be one of'):
         make_pair('SE', 8)

@@ -313,14 +313,10 @@ class FullyAttentionalBlock(BaseModule):
         if torch.is_grad_enabled() and (row.requires_grad or col.requires_grad
                                         or self.gamma.requires_grad):
             out = torch.addcmul(x, self.gamma, row + col)  # x + gamma * F
-        else:  # nothing recorded: one buffer, in place
-            context = row
-            context += col
+        else:  # nothing recorded: one buffer in x's layout (the conv's), in place
+            out = torch.add(row, col, out=torch.empty_like(x))
             del col, row
-            if context.dtype == x.dtype == self.gamma.dtype:
-                out = context.mul_(self.gamma).add_(x)
-            else:  # mixed dtypes (autocast): the sum takes the wider one
-                out = torch.addcmul(x, self.gamma, context)
+            torch.addcmul(x, self.gamma.to(x.dtype), out, out=out)
         out = self.conv(out)
         # The activation's output is saved for its backward; callers such as
         # mmseg's Bottleneck add to a plugin's output in place, so hand them a
