@@ -4,31 +4,10 @@
 ``onnx``, ``onnxscript`` and ``onnxruntime`` are imported only by the
 functions that need them.
 """
-from .onnx_export import (
-                          DEFAULT_OPSET,
-                          build_metadata,
-                          create_session,
-                          export_onnx,
-                          read_metadata,
-                          relative_difference,
-                          verify_onnx,
-)
-from .optimize import fuse_conv_bn, optimize_for_inference
-from .wrapper import (
-                          OUTPUT_TYPES,
-                          ExportableAdaptiveAvgPool2d,
-                          ExportableUpsample,
-                          ExportError,
-                          SegmentorExportWrapper,
-                          prepare_for_export,
-                          replace_adaptive_pools,
-                          replace_upsamples,
-)
+from . import onnx_export, optimize, wrapper
+from .onnx_export import *  # noqa: F401,F403
+from .optimize import *  # noqa: F401,F403
+from .wrapper import *  # noqa: F401,F403
 
-__all__ = [
-    'DEFAULT_OPSET', 'ExportError', 'ExportableAdaptiveAvgPool2d', 'ExportableUpsample',
-    'OUTPUT_TYPES', 'SegmentorExportWrapper', 'build_metadata', 'create_session',
-    'export_onnx', 'fuse_conv_bn', 'optimize_for_inference', 'prepare_for_export',
-    'read_metadata', 'relative_difference', 'replace_adaptive_pools', 'replace_upsamples',
-    'verify_onnx'
-]
+# every public name of the three modules (ExportError is in two of them)
+__all__ = sorted({*onnx_export.__all__, *optimize.__all__, *wrapper.__all__})

@@ -2,19 +2,7 @@
 """Runner hooks: safe interruption and resumption, checked checkpoints and
 losses, norm statistics kept equal across the ranks of a CPU run, and
 attention pictures sent to the Visualizer."""
-from .hooks import (
-                    AttentionVisualizationHook,
-                    CheckpointShapeHook,
-                    CheckpointShapeMismatchError,
-                    FiniteLossHook,
-                    NonFiniteLossError,
-                    NonFiniteWeightsError,
-                    RNGStateHook,
-                    SyncNormBuffersHook,
-)
+from . import hooks
+from .hooks import *  # noqa: F401,F403
 
-__all__ = [
-    'AttentionVisualizationHook', 'CheckpointShapeHook', 'CheckpointShapeMismatchError',
-    'FiniteLossHook', 'NonFiniteLossError', 'NonFiniteWeightsError', 'RNGStateHook',
-    'SyncNormBuffersHook'
-]
+__all__ = list(hooks.__all__)

@@ -10,29 +10,13 @@
 
 :mod:`mmseg_attn.compat` installs all of it when ``mmseg_attn`` is imported.
 """
+from . import atomic, checkpoint
 from .allowlist import SAFE_CHECKPOINT_GLOBALS
-from .atomic import (
-                     atomic_open,
-                     atomic_write_bytes,
-                     clean_stale_temporaries,
-                     setup_atomic_local_writes,
-)
-from .checkpoint import (
-                     CheckpointError,
-                     CorruptCheckpointError,
-                     UnsafeCheckpointError,
-                     UpgradeError,
-                     load_checkpoint_file,
-                     rewrite_trusted_checkpoint,
-                     setup_secure_checkpoint_loading,
-                     weights_only_loads,
-)
+from .atomic import *  # noqa: F401,F403
+from .checkpoint import *  # noqa: F401,F403
 from .config_text import ConfigTextError, read_config_text, safe_config_text
 
-__all__ = [
-    'SAFE_CHECKPOINT_GLOBALS', 'CheckpointError', 'ConfigTextError', 'CorruptCheckpointError',
-    'UnsafeCheckpointError', 'UpgradeError', 'atomic_open', 'atomic_write_bytes',
-    'clean_stale_temporaries', 'load_checkpoint_file', 'read_config_text',
-    'rewrite_trusted_checkpoint', 'safe_config_text', 'setup_atomic_local_writes',
-    'setup_secure_checkpoint_loading', 'weights_only_loads'
+# all of .atomic and .checkpoint; of .allowlist and .config_text what a user calls
+__all__ = atomic.__all__ + checkpoint.__all__ + [
+    'SAFE_CHECKPOINT_GLOBALS', 'ConfigTextError', 'read_config_text', 'safe_config_text'
 ]
