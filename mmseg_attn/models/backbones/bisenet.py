@@ -50,11 +50,13 @@ class BiSeNetBackbone(BaseModule):
         context_out_indices (Sequence[int]): Indices into the context
             backbone's outputs of the stages to return (1/16 and 1/32).
             Defaults to (2, 3).
-        conv_cfg (dict, optional): Config of conv layers. Defaults to None.
-        norm_cfg (dict): Config of norm layers. Defaults to
+        conv_cfg (dict, optional): Config of the spatial path's convs (the
+            context backbone keeps its own). Defaults to None.
+        norm_cfg (dict): Config of the spatial path's norm layers, also given
+            to the context backbone when it sets none. Defaults to
             ``dict(type='BN', requires_grad=True)``.
-        act_cfg (dict): Config of activation layers. Defaults to
-            ``dict(type='ReLU')``.
+        act_cfg (dict): Config of the spatial path's activations (the context
+            backbone keeps its own). Defaults to ``dict(type='ReLU')``.
         init_cfg (dict or list[dict], optional): Initialization config.
             Defaults to None.
 

@@ -80,11 +80,13 @@ class FFMNeck(BaseModule):
         ffm_cfg (dict, optional): Extra arguments of the FFM, e.g.
             ``dict(attn_convs=1, attn_norm=True)`` for mmseg's FFM.
             Defaults to None, meaning ``dict(type='FeatureFusionModule')``.
-        conv_cfg (dict, optional): Config of conv layers. Defaults to None.
-        norm_cfg (dict): Config of norm layers. Defaults to
-            ``dict(type='BN', requires_grad=True)``.
-        act_cfg (dict): Config of activation layers. Defaults to
-            ``dict(type='ReLU')``.
+        conv_cfg (dict, optional): Config of every conv, the ARMs' and the
+            FFM's included. Defaults to None.
+        norm_cfg (dict): Config of every norm layer, the ARMs' and the FFM's
+            included. Defaults to ``dict(type='BN', requires_grad=True)``.
+        act_cfg (dict): Config of every conv-norm-act activation, the ARMs'
+            and the FFM's included (their gates take ``gate_cfg`` in
+            ``arm_cfg`` / ``ffm_cfg``). Defaults to ``dict(type='ReLU')``.
         init_cfg (dict or list[dict], optional): Initialization config.
             Defaults to None.
 
