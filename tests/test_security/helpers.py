@@ -17,8 +17,8 @@ from torch import nn
 from mmseg_attn.security.checkpoint import pickle_globals
 
 DATA = osp.join(osp.dirname(osp.abspath(__file__)), 'data')
-#: A checkpoint written by mmengine's Runner (3 iterations of :class:`TinyModel`,
-#: RNGStateHook on) with mmseg_attn's compat as of 0.1: the format that
+#: A checkpoint written by mmengine's Runner (3 iterations of :class:`TinyModel`
+#: with its norm, RNGStateHook on) with mmseg_attn's compat as of 0.1: the format that
 #: must keep loading. Written by ``data/make_runner_checkpoint.py``.
 RUNNER_CHECKPOINT = osp.join(DATA, 'runner_iter_3.pth')
 
@@ -63,14 +63,15 @@ def runner_like_checkpoint():
 
 
 class TinyModel(BaseModel):
-    """A 1x1 convolution as an mmengine model."""
+    """A 1x1 convolution (followed by a BatchNorm with ``norm``) as an mmengine model."""
 
-    def __init__(self):
+    def __init__(self, norm=False):
         super().__init__()
         self.conv = nn.Conv2d(3, 2, 1)
+        self.bn = nn.BatchNorm2d(2) if norm else nn.Identity()
 
     def forward(self, inputs, data_samples=None, mode='tensor'):
-        out = self.conv(inputs)
+        out = self.bn(self.conv(inputs))
         return dict(loss=out.pow(2).mean()) if mode == 'loss' else out
 
 

@@ -10,39 +10,18 @@ import shutil
 import sys
 import tempfile
 
-import torch
-from mmengine.model import BaseModel
 from mmengine.runner import Runner
-from torch import nn
 
 import mmseg_attn  # noqa: F401  (its compat decides the format)
 
-
-class TinyModel(BaseModel):
-
-    def __init__(self):
-        super().__init__()
-        self.conv = nn.Conv2d(3, 2, 1)
-        self.bn = nn.BatchNorm2d(2)
-
-    def forward(self, inputs, data_samples=None, mode='tensor'):
-        out = self.bn(self.conv(inputs))
-        return dict(loss=out.pow(2).mean()) if mode == 'loss' else out
-
-
-class TinySet(torch.utils.data.Dataset):
-
-    def __len__(self):
-        return 8
-
-    def __getitem__(self, i):
-        return dict(inputs=torch.rand(3, 4, 4, generator=torch.Generator().manual_seed(i)))
+sys.path.insert(0, osp.dirname(osp.dirname(osp.abspath(__file__))))
+from helpers import TinyModel, TinySet  # noqa: E402  (tests/test_security/helpers.py)
 
 
 def main(out):
     work_dir = tempfile.mkdtemp()
     runner = Runner(
-        model=TinyModel(), work_dir=work_dir,
+        model=TinyModel(norm=True), work_dir=work_dir,
         train_dataloader=dict(dataset=TinySet(), sampler=dict(type='DefaultSampler'),
                               batch_size=2, num_workers=0,
                               collate_fn=dict(type='default_collate')),
