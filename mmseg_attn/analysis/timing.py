@@ -6,6 +6,9 @@ that rotates every round, so that a change of machine load during the run
 affects all of them alike; a comparison reads the median of the per-round
 ratios (:meth:`TimingResult.ratio_to`). :func:`time_inference` times a
 segmentor batch by batch (the measurement of ``tools/benchmark.py``).
+:func:`gemm_peak_gflops` measures what a matrix product reaches on this
+machine: the ceiling that a compute-bound model's FLOPs per second can be
+read against.
 """
 import statistics
 import time
@@ -18,7 +21,7 @@ import torch.nn as nn
 
 from .memory import ResidentPeak
 
-__all__ = ['TimingResult', 'time_inference', 'time_interleaved']
+__all__ = ['TimingResult', 'gemm_peak_gflops', 'time_inference', 'time_interleaved']
 
 _CLOCKS = {'wall': time.perf_counter, 'cpu': time.process_time}
 
@@ -186,3 +189,40 @@ def time_inference(model: nn.Module,
         peak_memory_mb=memory.get('peak', 0) / 2**20,
         peak_extra_memory_mb=max(0, memory.get('peak', 0) - memory.get('before', 0)) / 2**20,
         device=str(device))
+
+
+def gemm_peak_gflops(size: int = 2048,
+                     repeats: int = 5,
+                     dtype: torch.dtype = torch.float32,
+                     device: Union[str, torch.device] = 'cpu') -> float:
+    """FLOP rate of a large square matrix product, in GFLOP/s (2 per multiply-add).
+
+    The best of ``repeats`` timed ``size x size`` products after one
+    warm-up, with the current ``torch.get_num_threads()``: in practice the
+    peak of this machine for dense arithmetic in ``dtype`` (BLAS is tuned
+    close to the hardware's limit), which no convolution or attention
+    kernel exceeds. A model's FLOPs divided by this rate is a lower bound
+    of its latency.
+
+    Args:
+        size (int): Side of the matrices. Defaults to 2048.
+        repeats (int): Timed products. Defaults to 5.
+        dtype (torch.dtype): Defaults to torch.float32.
+        device (str | torch.device): Defaults to 'cpu'.
+    """
+    if size < 1 or repeats < 1:
+        raise ValueError(f'size and repeats must be positive, got {size} and {repeats}')
+    device = torch.device(device)
+    generator = torch.Generator(device=device).manual_seed(0)
+    a, b = (torch.randn(size, size, generator=generator, device=device).to(dtype)
+            for _ in range(2))
+    best = float('inf')
+    for i in range(repeats + 1):
+        _sync(device)
+        start = time.perf_counter()
+        torch.mm(a, b)
+        _sync(device)
+        elapsed = time.perf_counter() - start
+        if i:  # the first is the warm-up
+            best = min(best, elapsed)
+    return 2 * size**3 / best / 1e9

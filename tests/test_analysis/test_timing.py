@@ -6,7 +6,13 @@ import pytest
 import torch
 import torch.nn as nn
 
-from mmseg_attn.analysis import TimingResult, time_inference, time_interleaved
+from mmseg_attn.analysis import (
+    TimingResult,
+    gemm_peak_gflops,
+    time_inference,
+    time_interleaved,
+    timing,
+)
 
 
 def test_interleaving_order_rotates():
@@ -90,3 +96,18 @@ def test_time_inference_runs_warmup_then_timed_batches():
     stats = time_inference(model, iter([batch] * 5), num_iters=10, num_warmup=3,
                            log_interval=0)
     assert model.calls == 5 and stats['batches'] == 2
+
+
+def test_gemm_peak_is_the_best_timed_product(monkeypatch):
+    # one warm-up product (10 s, ignored), then 3 timed ones of 4, 2 and 3 s
+    ticks = iter([0, 10, 10, 14, 14, 16, 16, 19])
+    monkeypatch.setattr(timing.time, 'perf_counter', lambda: next(ticks))
+    calls = []
+    real_mm = torch.mm
+    monkeypatch.setattr(timing.torch, 'mm', lambda a, b: calls.append(a.shape) or real_mm(a, b))
+    assert gemm_peak_gflops(size=8, repeats=3) == pytest.approx(2 * 8**3 / 2 / 1e9)
+    assert calls == [(8, 8)] * 4
+    monkeypatch.undo()
+    assert 0 < gemm_peak_gflops(size=32, repeats=2) < float('inf')
+    with pytest.raises(ValueError, match='size and repeats'):
+        gemm_peak_gflops(size=0)

@@ -65,3 +65,36 @@ def test_backend_flag_errors(monkeypatch, tmp_path):
              'm.onnx', '--work-dir', tmp_path)
     with pytest.raises(SystemExit):
         _run(monkeypatch, config_path('fcn_se_cbam'), '--backend', 'tensorrt')
+
+
+def _run_deploy_benchmark(monkeypatch, *args):
+    path = osp.join(REPO_ROOT, 'tools', 'deployment', 'benchmark_deploy.py')
+    spec = importlib.util.spec_from_file_location('benchmark_deploy', path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    monkeypatch.setattr(sys, 'argv', ['benchmark_deploy.py', *map(str, args)])
+    return module.main()
+
+
+def test_deploy_benchmark_against_mmseg(monkeypatch, capsys):
+    """The BiSeNet comparison: four rows, equal logits, the FLOP rates and the float32 floor."""
+    _run_deploy_benchmark(monkeypatch, '--shape', 32, 64, '--repeat', 1, '--warmup', 0)
+    out = capsys.readouterr().out
+    rows = {line.split(' | ')[0][2:]: line.split(' | ') for line in out.splitlines()
+            if line.startswith('| mmseg') or line.startswith('| ours')}
+    assert list(rows) == ['mmseg BiSeNetV1 (eager)', 'ours (eager)', 'ours (fast path)',
+                          'ours (ONNX Runtime)']
+    for cells in rows.values():
+        assert float(cells[5]) < 1e-4  # logits as mmseg's
+        assert cells[6].endswith('%)') and float(cells[6].split()[0]) > 0  # GFLOP/s
+    assert 'GFLOPs (1 multiply-add = 2 FLOPs)' in out
+    assert 'no float32 path runs these' in out and "x of mmseg's eager median" in out
+
+
+def test_deploy_benchmark_per_config(monkeypatch, capsys):
+    assert _run_deploy_benchmark(monkeypatch, '--configs', config_path('fcn_se_cbam'),
+                                 '--shape', 32, 48, '--repeat', 1, '--warmup', 0) == 0
+    (row, ) = [line for line in capsys.readouterr().out.splitlines()
+               if line.startswith('| deploy_fcn_se_cbam_tiny')]
+    cells = row.strip('| ').split(' | ')
+    assert float(cells[1]) > 0 and max(map(float, cells[4:6])) < 1e-4

@@ -20,8 +20,11 @@ Every variant computes ``encode_decode`` (backbone, neck, head and the resize
 of the logits to the input size) without gradients. The variants are timed
 interleaved, in a rotating order (:func:`mmseg_attn.analysis.time_interleaved`);
 the table gives medians, the ratio of medians to mmseg's eager model, the
-median of the per-round ratios, and the relative difference of the logits to
-mmseg's (``max |a - b| / max |b|``).
+median of the per-round ratios, the relative difference of the logits to
+mmseg's (``max |a - b| / max |b|``), and the FLOP rate of each path against
+the machine's matrix-product peak (:func:`mmseg_attn.analysis.gemm_peak_gflops`,
+same threads): the model's FLOPs over that peak is the lowest latency any
+float32 path can reach here, printed as a ratio under the table.
 
 ``--configs CFG ...``: the same three paths (eager, fast path, ONNX Runtime)
 for each config (random weights with random BN statistics), one table row per
@@ -43,7 +46,7 @@ import numpy as np
 import torch
 
 import mmseg_attn  # noqa: F401  (registration)
-from mmseg_attn.analysis import time_interleaved
+from mmseg_attn.analysis import count_flops, gemm_peak_gflops, time_interleaved
 from mmseg_attn.apis import build_segmentor
 from mmseg_attn.deployment import (
     create_session,
@@ -130,12 +133,15 @@ def bisenet_comparison(args, tmpdir):
     diffs = {name: relative_difference(as_numpy(fn()), reference) for name, fn in fns.items()}
     results = time_interleaved(fns, repeats=args.repeat, warmup=args.warmup)
     base = results['mmseg BiSeNetV1 (eager)']
+    gflops = sum(count_flops(theirs, x)[''].values()) / 1e9  # the resize adds no FLOPs
+    peak = gemm_peak_gflops()
     print(f'BiSeNet-R18 (mmseg variant) vs mmseg BiSeNetV1-R18: input 1x3x{h}x{w}, '
           f'{threads} threads, {args.repeat} rounds (+{args.warmup} warm-up), torch '
-          f'{torch.__version__}, onnxruntime {_ort_version()}')
+          f'{torch.__version__}, onnxruntime {_ort_version()}; {gflops:.2f} GFLOPs '
+          '(1 multiply-add = 2 FLOPs)')
     print('| model | median (ms) | min (ms) | ratio of medians | median of paired ratios | '
-          'rel. diff of logits to mmseg | target |')
-    print('|---|---|---|---|---|---|---|')
+          'rel. diff of logits to mmseg | GFLOP/s (% of GEMM peak) | target |')
+    print('|---|---|---|---|---|---|---|---|')
     ok = True
     for name, res in results.items():
         ratio = res.median_ms / base.median_ms
@@ -146,8 +152,13 @@ def bisenet_comparison(args, tmpdir):
             passed = ratio <= target and diffs[name] <= 1e-4
             ok &= passed
             verdict = f'<= {target}x: {"met" if passed else "NOT met"}'
+        rate = gflops / res.median_ms * 1e3
         print(f'| {name} | {res.median_ms:.1f} | {res.min_ms:.1f} | {ratio:.3f} | '
-              f'{paired:.3f} | {diffs[name]:.1e} | {verdict} |')
+              f'{paired:.3f} | {diffs[name]:.1e} | {rate:.1f} ({rate / peak:.0%}) | {verdict} |')
+    floor = gflops / peak * 1e3
+    print(f'GEMM peak here ({threads} threads, float32): {peak:.1f} GFLOP/s, so no float32 path '
+          f'runs these {gflops:.2f} GFLOPs in less than {floor:.1f} ms = '
+          f'{floor / base.median_ms:.3f}x of mmseg\'s eager median')
     return ok
 
 
