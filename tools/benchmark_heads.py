@@ -18,7 +18,11 @@ run, with the methods of :mod:`mmseg_attn.analysis`:
   on the CPU the growth of the peak resident size), which the input and the
   parameters, built before, do not count in. ``--no-memory`` skips it.
 
-and prints a markdown table with ratios to ``FLAHead``.
+and prints a markdown table with ratios to ``FLAHead``. Next to mmseg's heads
+run ``FLAHead`` with its FLA block on the explicit ``impl='chunked'`` path and
+the official FLANet head transcribed op for op
+(:class:`mmseg_attn.testing.FLAHeadReference`, each image paired with its own
+priors), which ``FLAHead`` reproduces with the same weights layout.
 
 Example::
 
@@ -30,6 +34,7 @@ import sys
 from typing import Callable, Dict, Sequence
 
 import torch
+import torch.nn as nn
 from mmseg.registry import MODELS
 from mmseg.utils import register_all_modules
 
@@ -44,6 +49,28 @@ from mmseg_attn.analysis import (  # noqa: E402
     peak_memory_in_fresh_process,
     time_interleaved,
 )
+from mmseg_attn.testing import FLAHeadReference  # noqa: E402
+
+#: ``type`` of the official FLANet head in :func:`head_cfgs` (not a registered model).
+OFFICIAL = 'official FLANet head'
+
+
+class OfficialHead(nn.Module):
+    """The official head, called like an mmseg decode head (a list of features)."""
+
+    def __init__(self, in_channels: int, channels: int, num_classes: int, **kwargs):
+        super().__init__()
+        self.head = FLAHeadReference(in_channels, channels, num_classes, fix_batch=True)
+
+    def forward(self, inputs):
+        return self.head(inputs[0])
+
+
+def build_head(cfg: dict) -> nn.Module:
+    """An mmseg head from the registry, or :class:`OfficialHead`."""
+    if cfg['type'] == OFFICIAL:
+        return OfficialHead(**{k: v for k, v in cfg.items() if k != 'type'})
+    return MODELS.build(cfg)
 
 
 def head_cfgs(in_channels: int, channels: int, num_classes: int) -> Dict[str, dict]:
@@ -59,6 +86,13 @@ def head_cfgs(in_channels: int, channels: int, num_classes: int) -> Dict[str, di
     return {
         'FLAHead': dict(type='FLAHead', upsample_scale=2, upsample_mode='nearest', **common),
         'FLAHead (no x2 upsample)': dict(type='FLAHead', upsample_scale=1, **common),
+        "FLAHead (FLA impl='chunked')": dict(
+            type='FLAHead',
+            upsample_scale=2,
+            upsample_mode='nearest',
+            fla_cfg=dict(impl='chunked'),
+            **common),
+        'official FLANet head (batch fixed)': dict(type=OFFICIAL, **common),
         'DAHead': dict(type='DAHead', pam_channels=64, **common),
         'NLHead': dict(
             type='NLHead', reduction=2, use_scale=True, mode='embedded_gaussian', **common),
@@ -76,7 +110,7 @@ def head_step(cfg: dict, shape: Sequence[int], seed: int = 0) -> Callable[[], No
     """Build a head and its input ``(1, C, H, W)``; return one inference forward."""
     register_all_modules()
     torch.manual_seed(seed)
-    head = MODELS.build(cfg).eval()
+    head = build_head(cfg).eval()
     inputs = [torch.randn(1, *shape)]
 
     def step():
@@ -155,7 +189,7 @@ def main():
         names = ['FLAHead'] + [n for n in names if n in args.heads and n != 'FLAHead']
     x = torch.randn(1, *args.shape)
 
-    heads = {name: MODELS.build(cfgs[name]).eval() for name in names}
+    heads = {name: build_head(cfgs[name]).eval() for name in names}
     results = {name: measure(head, x) for name, head in heads.items()}
 
     def forward(head):

@@ -48,6 +48,14 @@ def test_head_step_builds_a_registered_head():
     step()  # one inference forward on a (1, 16, 8, 10) input
 
 
+def test_official_head_takes_a_list_of_features():
+    cfg = bench.head_cfgs(16, 8, 3)['official FLANet head (batch fixed)']
+    head = bench.build_head(cfg).eval()
+    assert head.head.fully.fix_batch
+    assert head([torch.randn(2, 16, 8, 10)]).shape == (2, 3, 16, 20)  # x2 upsampled
+    bench.head_step(cfg, (16, 8, 10))()
+
+
 def _main(monkeypatch, capsys, *args):
     monkeypatch.setattr(sys, 'argv', [
         'benchmark_heads.py', '--shape', '16', '8', '10', '--channels', '8', '--repeat', '1',
@@ -62,9 +70,13 @@ def test_main_prints_table(monkeypatch, capsys):
     rows, out = _main(monkeypatch, capsys, '--no-memory')
     names = [row.split(' | ')[0][2:] for row in rows]
     assert names == [
-        'FLAHead', 'FLAHead (no x2 upsample)', 'DAHead', 'NLHead', 'GCHead', 'CCHead'
+        'FLAHead', 'FLAHead (no x2 upsample)', "FLAHead (FLA impl='chunked')",
+        'official FLANet head (batch fixed)', 'DAHead', 'NLHead', 'GCHead', 'CCHead'
     ]
     assert rows[0].count('(1.00x)') == 3 and rows[0].endswith(' | - |')
+    # the chunked path and the official head have FLAHead's parameters and FLOPs
+    for row in rows[2:4]:
+        assert row.split(' | ')[1:3] == rows[0].split(' | ')[1:3]
     assert 'FlopCounterMode' in out and '1 multiply-add = 2 FLOPs' in out
 
 
