@@ -1,5 +1,6 @@
 # Copyright (c) mmseg_attn contributors. All rights reserved.
-"""User-facing helpers: build a segmentor for inference, random inputs, CPU-distributed setup.
+"""User-facing helpers: build a segmentor for inference, mmseg's inferencer for our configs,
+random inputs, CPU-distributed setup.
 
 Measurement (FLOPs, timing, peak memory) lives in :mod:`mmseg_attn.analysis`;
 its names, formerly importable from here, still resolve with a
@@ -9,10 +10,11 @@ import warnings
 
 from .cpu_dist import SyncNormBuffersHook, init_cpu_dist, is_cpu_distributed, setup_cpu_distributed
 from .inference import build_segmentor, load_config, random_batch
+from .inferencer import SegInferencer
 
 __all__ = [
-    'SyncNormBuffersHook', 'build_segmentor', 'init_cpu_dist', 'is_cpu_distributed',
-    'load_config', 'random_batch', 'setup_cpu_distributed'
+    'SegInferencer', 'SyncNormBuffersHook', 'build_segmentor', 'init_cpu_dist',
+    'is_cpu_distributed', 'load_config', 'random_batch', 'setup_cpu_distributed'
 ]
 
 _MOVED_TO_ANALYSIS = ('ModuleCost', 'costs_as_dicts', 'count_flops', 'format_cost_table',

@@ -266,7 +266,14 @@ class LoadCheckedAnnotations(LoadAnnotations):
       image's ``ori_shape`` is compared);
     - with ``num_classes`` given: values, after ``reduce_zero_label`` and
       ``label_map``, that are neither a class index ``0..num_classes - 1``
-      nor ``ignore_index``.
+      nor ``ignore_index``;
+    - a dataset sample without a ``seg_map_path`` (a dataset whose config
+      names no label folder).
+
+    A dict that is not a dataset sample (no ``seg_map_path`` and no
+    ``reduce_zero_label``: an image given to mmseg's ``inference_model``,
+    which removes a ``LoadAnnotations`` step by that name only) passes
+    through unchanged.
 
     Args:
         num_classes (int, optional): Number of classes of the dataset; None
@@ -303,6 +310,15 @@ class LoadCheckedAnnotations(LoadAnnotations):
         self.on_error = _check_on_error(on_error)
 
     def transform(self, results: dict) -> Optional[dict]:
+        if 'seg_map_path' not in results:
+            if 'reduce_zero_label' not in results:
+                # not a dataset sample: an image given to mmseg's inference
+                # helpers, which drop a 'LoadAnnotations' step by that name only
+                return results
+            raise KeyError(
+                f'{type(self).__name__}: the dataset gives no label map for image '
+                f'{results.get("img_path")!r}; set data_prefix=dict(seg_map_path=...) in its '
+                'config, or leave this step out of a pipeline for images without labels')
         try:
             self._load_seg_map(results)
         except _Skip:
