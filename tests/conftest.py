@@ -1,6 +1,17 @@
 import pytest
+from mmengine.registry import DefaultScope
 
 from mmseg_attn.datasets import make_toy_dataset
+
+
+@pytest.fixture(autouse=True)
+def _mmseg_default_scope():
+    """Every test starts in mmseg's registry scope, as mmseg's configs set it, and
+    leaves none behind: a Runner built with another ``default_scope`` in one
+    test (the security tests use ``'mmengine'``) must not change where the
+    next test's ``MODELS.build`` looks, whatever the order of the tests."""
+    with DefaultScope.overwrite_default_scope('mmseg'):
+        yield
 
 
 def _toy(tmp_path_factory, layout, size):
