@@ -56,9 +56,15 @@ OFFICIAL = 'official FLANet head'
 
 
 class OfficialHead(nn.Module):
-    """The official head, called like an mmseg decode head (a list of features)."""
+    """The official head, called like an mmseg decode head (a list of features).
 
-    def __init__(self, in_channels: int, channels: int, num_classes: int, **kwargs):
+    Its layers are fixed (BN, ReLU, dropout 0.1, x2 nearest upsampling), so
+    of the head config it takes the widths and the classes; the other keys
+    shared with the mmseg heads (``norm_cfg``, ``dropout_ratio``, ...) state
+    what it already does and are not read.
+    """
+
+    def __init__(self, in_channels: int, channels: int, num_classes: int, **shared_keys):
         super().__init__()
         self.head = FLAHeadReference(in_channels, channels, num_classes, fix_batch=True)
 
