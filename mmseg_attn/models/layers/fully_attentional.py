@@ -11,6 +11,7 @@ from mmengine.model import BaseModule
 from mmseg.registry import MODELS
 from mmseg.utils import OptConfigType, OptMultiConfig
 from torch import Tensor
+from torch.autograd.function import once_differentiable
 
 from .utils import check_channels, check_choice, check_input, check_int
 
@@ -21,6 +22,10 @@ _CPU_FUSED_DTYPES = (torch.float32, torch.float64, torch.bfloat16, torch.float16
 #: dtypes whose CUDA attention kernels want the head dim a multiple of 8
 #: (the others, float32, of 4).
 _HALF_DTYPES = (torch.float16, torch.bfloat16)
+#: dtypes whose CPU backward is :class:`_SharedKeyAttention`'s (measured).
+_SPARING_BACKWARD_DTYPES = (torch.float32, torch.float64)
+#: Bytes of ``C x C`` attention per chunk of that backward (it holds two).
+_BACKWARD_CHUNK_BYTES = 4 << 20
 
 
 class AttentionProbe(nn.Module):
@@ -90,17 +95,25 @@ class FullyAttentionalBlock(BaseModule):
       time, softmax in place when no gradient is recorded.
     - ``'math'``: the explicit formula, all energies at once.
     - ``'auto'``: ``'fused'`` wherever a fused kernel applies to the
-      device, dtype and shape, else ``'chunked'``.
+      device, dtype and shape, else ``'chunked'``; except that in float32
+      and float64 on the CPU the backward is a sparing one: the flash
+      kernel's backward forms the gradients of queries, keys and values of
+      every slice (five matrix products per slice), where the keys are the
+      shared priors and queries and values need one only when the input
+      does. It recomputes the attention a few slices at a time (``chunk_size``
+      slices, by default those of 4 MiB of ``C x C`` attention) and forms
+      only the gradients asked for: three products per slice for the
+      priors, two more for the input.
 
     Around the kernel, memory stays near the input size: the column slices
     are copied one channel at a time (a transpose per channel), the branch
     outputs go one after the other into a single buffer in the input's
     layout, which the conv reads as it is. At ``(2, 512, 64, 128)`` on the CPU
-    (2 threads, ``tools/benchmark_blocks.py``, three runs) this measured,
-    against the reference formulation with the batch fixed: inference peak
-    0.11x, training peak 0.35x, inference time 0.59-0.70x, training time
-    0.77-0.94x (0.82x with the input's gradient). The 3x3 conv, common to
-    both, is half of the inference time; see ``docs/blocks.md``.
+    (2 threads, ``tools/benchmark_blocks.py``) this measured, against the
+    reference formulation with the batch fixed: inference peak 0.11x,
+    training peak 0.35x, inference time 0.59-0.70x, training time
+    TRAINING_FIGURES. The 3x3 conv, common to both, is half of the
+    inference time; see ``docs/blocks.md``.
 
     The attention maps are formed only when asked for:
     :meth:`attention_maps` computes them, and the forward passes them to
@@ -131,10 +144,11 @@ class FullyAttentionalBlock(BaseModule):
         norm_cfg (dict): Norm of the output conv. Defaults to dict(type='BN').
         act_cfg (dict): Activation of the output conv.
             Defaults to dict(type='ReLU').
-        chunk_size (int, optional): For the ``'chunked'`` path (and
-            ``'auto'`` where it falls back to it): number of columns (rows)
-            whose ``C x C`` energies are computed at once; None computes
-            all at once. The result does not depend on it. Defaults to None.
+        chunk_size (int, optional): Number of columns (rows) whose ``C x C``
+            energies are computed at once by the ``'chunked'`` path (and
+            ``'auto'`` where it falls back to it; None: all at once) and by
+            the sparing CPU backward of ``'auto'`` (None: those of 4 MiB).
+            The result does not depend on it. Defaults to None.
         impl (str): How the attention is computed: ``'auto'``, ``'fused'``,
             ``'chunked'`` or ``'math'`` (see above). Defaults to 'auto'.
         init_cfg (dict | list[dict], optional): Initialization config.
@@ -269,26 +283,19 @@ class FullyAttentionalBlock(BaseModule):
             # the kernels want the last dim of q, k, v contiguous (else the
             # dispatcher silently takes the math path) and k with v's heads
             pad = _head_dim_padding(feat.device, dtype, k)
-            if pad:
-                query = F.pad(feat.to(dtype), (0, pad))
-            elif feat.dtype != dtype or feat.stride(-1) != 1:
-                # copied in (N, C, L, K) order: for the columns of an NCHW
-                # input one transpose per channel, far cheaper than gathering
-                # the (C, H) slices across channels
-                query = feat.transpose(1, 2).to(dtype).contiguous().transpose(1, 2)
-            else:
-                query = feat
-            key = prior.to(dtype).transpose(1, 2)
-            key = (F.pad(key, (0, pad)) if pad else key.contiguous()).unsqueeze(1)
-            key = key.expand(n, length, c, k + pad)
+            query = F.pad(feat.to(dtype), (0, pad)) if pad else _unit_last_stride(feat, dtype)
+            prior = prior.to(dtype)
             if feat.device.type == 'cuda':
-                reason = _cuda_unsupported(query, key)
+                reason = _cuda_unsupported(query, _shared_key(prior, length, pad))
         if reason is not None:
             if strict:
                 raise ValueError(f"{type(self).__name__}(impl='fused'): no fused attention "
                                  f'kernel applies: {reason}; use impl=\'auto\' or '
                                  '\'chunked\' there')
             return self._attend_chunked(feat, prior)
+        if self.impl == 'auto' and not pad and _sparing_backward_applies(query, prior):
+            return _SharedKeyAttention.apply(query, prior, self.chunk_size)
+        key = _shared_key(prior, length, pad)
         out = F.scaled_dot_product_attention(query, key, query, scale=1.0)
         return out[..., :k] if pad else out
 
@@ -325,6 +332,100 @@ class FullyAttentionalBlock(BaseModule):
         # mmseg's Bottleneck add to a plugin's output in place, so hand them a
         # copy whenever a graph is being recorded.
         return out.clone() if out.requires_grad else out
+
+
+class _SharedKeyAttention(torch.autograd.Function):
+    """``softmax(Q P) Q`` of one FLA branch on the CPU, with a sparing backward.
+
+    ``Q`` are ``(N, L, C, K)`` slices (queries and values, last stride 1),
+    ``P`` the ``(N, K, C)`` priors: one key matrix shared by the ``L``
+    slices of an image. The forward is PyTorch's flash kernel. Its backward
+    forms the gradients of the queries, keys and values of every slice (five
+    products per slice) and then sums the ``L`` key gradients. This backward
+    recomputes the attention ``chunk`` slices at a time (None: those of
+    ``_BACKWARD_CHUNK_BYTES``) and forms only the
+    gradients asked for, with ``A = softmax(Q P)`` and
+    ``dE = A * (dA - rowsum(dA * A))``:
+
+    - the priors': ``dA = dO Q^T`` and ``dP += Q^T dE``, summed over the
+      slices by the product itself: three products per slice with the
+      recomputed energies;
+    - the slices' (queries and values alike): ``dQ = dE P^T + A^T dO``, two
+      more.
+
+    Its workspace is two ``chunk x C x C`` buffers, whatever the map size.
+    """
+
+    @staticmethod
+    def forward(ctx, query: Tensor, prior: Tensor, chunk: Optional[int]) -> Tensor:
+        c = query.shape[2]
+        ctx.save_for_backward(query, prior)
+        ctx.chunk = chunk or max(1, _BACKWARD_CHUNK_BYTES // (c * c * query.element_size()))
+        return F.scaled_dot_product_attention(
+            query, _shared_key(prior, query.shape[1]), query, scale=1.0)
+
+    @staticmethod
+    @once_differentiable
+    def backward(ctx, grad_out: Tensor) -> Tuple[Optional[Tensor], Optional[Tensor], None]:
+        query, prior = ctx.saved_tensors
+        n, length, c, k = query.shape
+        step = min(ctx.chunk, length)
+        grad_out = _unit_last_stride(grad_out, query.dtype)
+        grad_query = torch.empty_like(query) if ctx.needs_input_grad[0] else None
+        grad_prior = torch.zeros_like(prior) if ctx.needs_input_grad[1] else None
+        q_buf, dq_buf = query.new_empty(step, c, k), query.new_empty(step, c, k)
+        attn_buf, grad_buf = query.new_empty(step, c, c), query.new_empty(step, c, c)
+        for i in range(n):
+            for start in range(0, length, step):
+                stop = min(start + step, length)
+                rows = stop - start
+                q, dq = q_buf[:rows], dq_buf[:rows]
+                attn, grad = attn_buf[:rows], grad_buf[:rows]
+                dout = grad_out[i, start:stop]
+                q.copy_(query[i, start:stop])
+                # A = softmax(Q P); dA = dO V^T; dE = softmax'(dA), each
+                # softmax over whole rows, in place
+                torch.matmul(q, prior[i], out=attn)
+                torch.ops.aten._softmax.out(attn, -1, False, out=attn)
+                torch.matmul(dout, q.transpose(1, 2), out=grad)
+                torch.ops.aten._softmax_backward_data.out(
+                    grad, attn, -1, attn.dtype, grad_input=grad)
+                if grad_prior is not None:  # dP += Q^T dE over the chunk
+                    grad_prior[i].addmm_(q.view(rows * c, k).t(), grad.view(rows * c, c))
+                if grad_query is not None:  # dQ = dE P^T + A^T dO
+                    torch.matmul(grad, prior[i].t(), out=dq)
+                    dq.baddbmm_(attn.transpose(1, 2), dout)
+                    grad_query[i, start:stop] = dq
+        return grad_query, grad_prior, None
+
+
+def _shared_key(prior: Tensor, heads: int, pad: int = 0) -> Tensor:
+    """The priors ``(N, K, C)`` as keys ``(N, heads, C, K + pad)``, last
+    stride 1, expanded over the heads (never copied per head)."""
+    key = prior.transpose(1, 2)
+    key = F.pad(key, (0, pad)) if pad else key.contiguous()
+    n, c, k = key.shape
+    return key.unsqueeze(1).expand(n, heads, c, k)
+
+
+def _unit_last_stride(slices: Tensor, dtype: torch.dtype) -> Tensor:
+    """``slices`` ``(N, L, C, K)`` in ``dtype`` with last stride 1.
+
+    A copy is made in ``(N, C, L, K)`` order: for the columns of an NCHW map
+    one transpose per channel, far cheaper than gathering the ``(C, K)``
+    slices across channels.
+    """
+    if slices.dtype == dtype and slices.stride(-1) == 1:
+        return slices
+    return slices.transpose(1, 2).to(dtype).contiguous().transpose(1, 2)
+
+
+def _sparing_backward_applies(query: Tensor, prior: Tensor) -> bool:
+    """Whether :class:`_SharedKeyAttention` computes this branch."""
+    return (query.device.type == 'cpu' and query.dtype in _SPARING_BACKWARD_DTYPES
+            and query.dtype == prior.dtype and torch.is_grad_enabled()
+            and (query.requires_grad or prior.requires_grad)
+            and not torch.compiler.is_compiling())
 
 
 def _compute_dtype(feat: Tensor, prior: Tensor) -> torch.dtype:

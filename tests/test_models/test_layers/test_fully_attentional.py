@@ -121,24 +121,104 @@ def test_fla_chunk_size_does_not_change_the_result(chunk_size):
         _close(block(x), ref(x))
 
 
+def _backward_nodes(out):
+    """Names of the autograd nodes behind ``out``."""
+    names, todo, seen = set(), [out.grad_fn], set()
+    while todo:
+        node = todo.pop()
+        if node is None or node in seen:
+            continue
+        seen.add(node)
+        names.add(type(node).__name__)
+        todo += [next_fn for next_fn, _ in node.next_functions]
+    return names
+
+
 def test_fla_default_float32_cpu_path_is_fused():
     """Fails when the default path runs anything but PyTorch's fused CPU
-    kernel: ``sdpa_kernel(FLASH_ATTENTION)`` raises instead of falling back
-    to the math path (e.g. for a q, k or v whose last stride is not 1), and
-    no softmax over explicit energies may run, in forward or backward."""
+    kernel forward: ``sdpa_kernel(FLASH_ATTENTION)`` raises instead of
+    falling back to the math path (e.g. for a q, k or v whose last stride is
+    not 1), and no softmax over explicit energies may run in inference. The
+    training backward is the sparing one, never PyTorch's flash backward."""
     _, block = _pair(16, torch.float32)
     x = torch.randn(2, 16, 9, 7, requires_grad=True)
 
-    def step():
-        with sdpa_kernel(SDPBackend.FLASH_ATTENTION):
-            block(x).sum().backward()
+    def infer():
         with torch.no_grad(), sdpa_kernel(SDPBackend.FLASH_ATTENTION):
             block(x)
 
-    ops = _ops(step)
+    ops = _ops(infer)
     assert 'aten::_scaled_dot_product_flash_attention_for_cpu' in ops
+    assert not {'aten::_softmax', 'aten::softmax', 'aten::bmm'} & ops
+
+    def train():
+        with sdpa_kernel(SDPBackend.FLASH_ATTENTION):
+            out = block(x)
+        assert '_SharedKeyAttentionBackward' in _backward_nodes(out)
+        out.sum().backward()
+
+    ops = _ops(train)
+    assert 'aten::_scaled_dot_product_flash_attention_for_cpu' in ops
+    assert 'aten::_scaled_dot_product_flash_attention_for_cpu_backward' not in ops
+    assert 'aten::_softmax_backward_data' in ops
+
+
+def test_fla_fused_impl_keeps_the_flash_backward():
+    _, block = _pair(16, torch.float32, 'fused')
+    x = torch.randn(2, 16, 9, 7, requires_grad=True)
+
+    def train():
+        with sdpa_kernel(SDPBackend.FLASH_ATTENTION):
+            block(x).sum().backward()
+
+    ops = _ops(train)
     assert 'aten::_scaled_dot_product_flash_attention_for_cpu_backward' in ops
     assert not {'aten::_softmax', 'aten::softmax', 'aten::bmm'} & ops
+
+
+@pytest.mark.parametrize('input_grad', [True, False], ids=['input_grad', 'params_only'])
+@pytest.mark.parametrize('chunk_size', [None, 2, 5])
+def test_fla_sparing_backward_equals_the_flash_backward(input_grad, chunk_size):
+    """The default CPU backward (chunks of the recomputed attention) against
+    PyTorch's flash backward (impl='fused') at odd sizes, in float64."""
+    x = torch.randn(2, *ODD, dtype=torch.float64)
+    grads = {}
+    for impl in ('auto', 'fused'):
+        _, block = _pair(ODD[0], torch.float64, impl, chunk_size=chunk_size)
+        inp = x.clone().requires_grad_(input_grad)
+        out = block(inp)
+        assert ('_SharedKeyAttentionBackward' in _backward_nodes(out)) == (impl == 'auto')
+        out.square().sum().backward()
+        grads[impl] = [p.grad for p in block.parameters()] + ([inp.grad] if input_grad else [])
+    assert len(grads['auto']) == len(grads['fused'])
+    for actual, expected in zip(grads['auto'], grads['fused']):
+        _close(actual, expected)
+
+
+@pytest.mark.parametrize('input_grad', [True, False], ids=['input_grad', 'params_only'])
+def test_fla_sparing_backward_forms_only_the_asked_gradients(input_grad):
+    """The slices' gradient (``dE P^T + A^T dO``: the only batched
+    multiply-add) is formed only when the input needs one, and every softmax
+    runs on ``chunk_size`` slices at most."""
+    _, block = _pair(16, torch.float32, chunk_size=2)
+    x = torch.randn(2, 16, 9, 7, requires_grad=input_grad)
+    with torch.profiler.profile(record_shapes=True) as prof:
+        block(x).sum().backward()
+    events = [e for e in prof.events() if e.name in ('aten::_softmax', 'aten::baddbmm_')]
+    softmax_shapes = [e.input_shapes[0] for e in events if e.name == 'aten::_softmax']
+    assert softmax_shapes and all(shape[0] <= 2 for shape in softmax_shapes)
+    assert any(e.name == 'aten::baddbmm_' for e in events) == input_grad
+
+
+def test_fla_sparing_backward_gradcheck():
+    """The sparing backward of one branch is the derivative of its forward."""
+    torch.manual_seed(0)
+    query = torch.randn(2, 5, 6, 3, dtype=torch.float64, requires_grad=True)
+    prior = torch.randn(2, 3, 6, dtype=torch.float64, requires_grad=True)
+    for chunk in (1, 2, 5):
+        assert torch.autograd.gradcheck(
+            lambda q, p, chunk=chunk: fully_attentional._SharedKeyAttention.apply(q, p, chunk),
+            (query, prior))
 
 
 def test_fla_auto_falls_back_to_chunked_without_a_fused_kernel():
