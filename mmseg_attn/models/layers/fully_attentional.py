@@ -276,7 +276,7 @@ class FullyAttentionalBlock(BaseModule):
         return outs[0] if len(outs) == 1 else torch.cat(outs, dim=1)
 
     def _attend_fused(self, feat: Tensor, prior: Tensor, strict: bool = True) -> Tensor:
-        n, length, c, k = feat.shape
+        length, k = feat.shape[1], feat.shape[3]
         dtype = _compute_dtype(feat, prior)
         reason = _fused_unsupported(feat.device, dtype)
         if reason is None:
@@ -293,7 +293,7 @@ class FullyAttentionalBlock(BaseModule):
                                  f'kernel applies: {reason}; use impl=\'auto\' or '
                                  '\'chunked\' there')
             return self._attend_chunked(feat, prior)
-        if self.impl == 'auto' and not pad and _sparing_backward_applies(query, prior):
+        if self.impl == 'auto' and _sparing_backward_applies(query, prior):
             return _SharedKeyAttention.apply(query, prior, self.chunk_size)
         key = _shared_key(prior, length, pad)
         out = F.scaled_dot_product_attention(query, key, query, scale=1.0)
@@ -421,9 +421,11 @@ def _unit_last_stride(slices: Tensor, dtype: torch.dtype) -> Tensor:
 
 
 def _sparing_backward_applies(query: Tensor, prior: Tensor) -> bool:
-    """Whether :class:`_SharedKeyAttention` computes this branch."""
+    """Whether :class:`_SharedKeyAttention` computes this branch (a CPU
+    float32/float64 graph being recorded, head dim not padded)."""
     return (query.device.type == 'cpu' and query.dtype in _SPARING_BACKWARD_DTYPES
-            and query.dtype == prior.dtype and torch.is_grad_enabled()
+            and query.dtype == prior.dtype and query.shape[-1] == prior.shape[1]
+            and torch.is_grad_enabled()
             and (query.requires_grad or prior.requires_grad)
             and not torch.compiler.is_compiling())
 
