@@ -111,7 +111,7 @@ class FullyAttentionalBlock(BaseModule):
     layout, which the conv reads as it is. At ``(2, 512, 64, 128)`` on the CPU
     (2 threads, ``tools/benchmark_blocks.py``, several runs) this measured,
     against the reference formulation with the batch fixed: inference peak
-    0.11x, training peak 0.35x, inference time 0.58-0.64x, training time
+    0.11x, training peak 0.35x, inference time 0.55-0.64x, training time
     0.72-0.92x (0.75x with the input's gradient). The 3x3 conv, common to
     both, is half of the inference time; see ``docs/blocks.md``.
 
