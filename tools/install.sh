@@ -1,15 +1,18 @@
 #!/usr/bin/env bash
-# Create .venv/ in the repository root and install the pinned OpenMMLab stack
-# (torch, mmengine, mmcv with its compiled ops, mmsegmentation, mmpretrain,
-# openmim) plus mmseg_attn in editable mode and the test tools.
+# Create a virtual environment in the repository root and install the pinned
+# OpenMMLab stack (torch, mmengine, mmcv with its compiled ops, mmsegmentation,
+# mmpretrain, openmim, onnx) plus mmseg_attn in editable mode and the test tools.
+#
+#   bash tools/install.sh                                          # .venv, requirements/pins.txt
+#   bash tools/install.sh .venv-oldest requirements/pins-oldest.txt  # the low end of the torch range
 #
 # Idempotent: a stamp records the hash of the pins and package metadata, so a
 # second run on the same machine returns in seconds.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 PY=${PYTHON:-python3}
-VENV=.venv
-PINS=requirements/pins.txt
+VENV=${1:-.venv}
+PINS=${2:-requirements/pins.txt}
 stamp_key=$(cat "$0" "$PINS" requirements/tests.txt setup.cfg setup.py pyproject.toml MANIFEST.in \
     | sha256sum | cut -c1-16)
 STAMP="$VENV/.mmseg_attn-installed-$stamp_key"
@@ -29,23 +32,36 @@ pip() { "$VENV/bin/python" -m pip "$@"; }
 # the pinned requirement of one package, e.g. `pin mmcv` -> mmcv==2.1.0
 pin() { grep -E "^$1[=<>]" "$PINS" | head -n 1; }
 build_pin() { grep -E "^build: $1[=<>]" "$PINS" | head -n 1 | cut -d' ' -f2; }
+# what torch needs beside it (numpy < 2 for torch 2.1), installed with torch
+# and kept for every later install of this environment
+CONSTRAINTS="$VENV/constraints.txt"
+grep -E '^(numpy|opencv-python)[=<>]' "$PINS" > "$CONSTRAINTS" || true
 pip install -q --upgrade pip
-echo "[install] torch (CPU build on machines without CUDA; see README for GPU)"
-pip install -q "$(pin torch)"
+echo "[install] $(pin torch) (CPU build on machines without CUDA; see README for GPU)"
+pip install -q -c "$CONSTRAINTS" "$(pin torch)" numpy
 if ! "$VENV/bin/python" -c "import mmcv.ops" 2>/dev/null; then
-    echo "[install] mmcv with its compiled ops (about 11 minutes on 2 cores the first time)"
-    pip install -q "$(build_pin setuptools)" wheel ninja numpy
-    MMCV_WITH_OPS=1 MAX_JOBS=${MAX_JOBS:-$(nproc)} \
-        pip install --no-build-isolation "$(pin mmcv)"
+    # mmcv's compiled ops are built against one torch: each torch gets its own
+    # wheel folder, and pip's cache (which would hand a wheel of the same name
+    # built against another torch to this environment) is not used
+    torch_version=$("$VENV/bin/python" -c 'import torch; print(torch.__version__)')
+    WHEELS=".wheels/$(pin mmcv)-torch$torch_version"
+    if ! ls "$WHEELS"/mmcv-*.whl >/dev/null 2>&1; then
+        echo "[install] mmcv with its compiled ops for torch $torch_version (about 8-11 minutes on 2 cores the first time)"
+        pip install -q -c "$CONSTRAINTS" "$(build_pin setuptools)" wheel ninja
+        MMCV_WITH_OPS=1 MAX_JOBS=${MAX_JOBS:-$(nproc)} pip wheel -q --no-cache-dir \
+            --no-build-isolation --no-deps -w "$WHEELS" "$(pin mmcv)"
+    fi
+    pip install -q -c "$CONSTRAINTS" "$WHEELS"/mmcv-*.whl
 fi
 echo "[install] mmengine, mmsegmentation, mmpretrain, openmim"
-pip install -q "$(pin mmengine)" "$(pin mmsegmentation)" "$(pin mmpretrain)" \
+pip install -q -c "$CONSTRAINTS" "$(pin mmengine)" "$(pin mmsegmentation)" "$(pin mmpretrain)" \
     "$(pin openmim)" ftfy regex
 # openmim's openxlab dependency pins an old setuptools that nothing here uses;
 # torch and PEP 660 editable installs want a newer one.
-pip install -q "$(pin setuptools)" 2>&1 | grep -v -e "dependency conflicts" -e "openxlab" || true
-echo "[install] onnx, onnxruntime, onnxscript (ONNX export and inference, tools/deployment)"
-pip install -q "$(pin onnx)" "$(pin onnxruntime)" "$(pin onnxscript)"
+pip install -q -c "$CONSTRAINTS" "$(pin setuptools)" 2>&1 | grep -v -e "dependency conflicts" -e "openxlab" || true
+echo "[install] onnx, onnxruntime (ONNX export and inference, tools/deployment)"
+# shellcheck disable=SC2046  # onnxscript (the dynamo exporter) only where pinned
+pip install -q -c "$CONSTRAINTS" "$(pin onnx)" "$(pin onnxruntime)" $(pin onnxscript)
 echo "[install] mmseg_attn (editable) and the test tools"
 pip install -q --no-build-isolation --no-deps -e .
 # mim (0.3.9) looks for <site-packages>/mmseg_attn/.mim, which a PEP 660 editable
@@ -66,7 +82,7 @@ if not osp.exists(link):  # never over a regular (non-editable) install
             with open(record, 'a') as f:
                 f.write('mmseg_attn,,\n')
 PY
-pip install -q -r requirements/tests.txt
+pip install -q -c "$CONSTRAINTS" -r requirements/tests.txt
 "$VENV/bin/python" -c "import mmcv.ops, mmseg, mmpretrain, mmseg_attn; print('[install] ok:', mmseg_attn.__version__)"
 rm -f "$VENV"/.mmseg_attn-installed-*
 touch "$STAMP"

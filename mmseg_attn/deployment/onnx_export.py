@@ -25,6 +25,8 @@ import torch
 import torch.nn as nn
 from mmengine.config import ConfigDict
 
+from mmseg_attn.utils.torch_compat import ONNX_DYNAMO_EXPORT, ONNX_TORCHSCRIPT_MAX_OPSET
+
 from .wrapper import OUTPUT_TYPES, ExportError, SegmentorExportWrapper, prepare_for_export
 
 __all__ = [
@@ -32,8 +34,9 @@ __all__ = [
     'read_metadata', 'relative_difference', 'verify_onnx'
 ]
 
-#: ONNX opset written by default (ONNX Runtime >= 1.14 runs it).
-DEFAULT_OPSET = 18
+#: ONNX opset written by default (ONNX Runtime >= 1.14 runs 18; torch 2.1's
+#: exporter writes up to 17).
+DEFAULT_OPSET = min(18, ONNX_TORCHSCRIPT_MAX_OPSET)
 #: Largest relative difference to PyTorch that :func:`verify_onnx` accepts.
 DEFAULT_RTOL = 1e-4
 INPUT_NAME = 'input'
@@ -203,7 +206,8 @@ def export_onnx(model: nn.Module,
         dynamic (bool): Make height and width dynamic. Defaults to False.
         output (str): 'logits' (``(N, K, H, W)`` float) or 'argmax'
             (``(N, H, W)`` int64). Defaults to 'logits'.
-        opset (int): ONNX opset version. Defaults to 18.
+        opset (int): ONNX opset version. Defaults to :data:`DEFAULT_OPSET`
+            (18; 17 with torch 2.1).
         batch_size (int): Batch of the example input (the batch is fixed).
             Defaults to 1.
         dynamo (bool): Use torch's ``torch.export``-based exporter (needs
@@ -214,7 +218,7 @@ def export_onnx(model: nn.Module,
             for a tiny AFF-FPN with dynamic shapes). A tracer records Python
             arithmetic on sizes as constants; the rewrites above remove the
             cases of mmseg's models, and :func:`verify_onnx` at a second
-            shape catches any other. Defaults to False.
+            shape catches any other. Needs torch >= 2.5. Defaults to False.
 
     Returns:
         dict: The metadata written into the file.
@@ -229,6 +233,10 @@ def export_onnx(model: nn.Module,
     shape = _check_shape(tuple(shape))
     if not isinstance(opset, int) or opset < 7:
         raise ValueError(f'opset must be an int >= 7, got {opset!r}')
+    if dynamo and not ONNX_DYNAMO_EXPORT:
+        raise ExportError(f'dynamo=True needs torch.onnx.export(dynamo=True) of torch >= 2.5; '
+                          f'torch {torch.__version__} has only the TorchScript-based exporter '
+                          '(dynamo=False)')
     import onnx
     cfg = getattr(model, 'cfg', None)
     model = copy.deepcopy(model).cpu().eval()
@@ -248,6 +256,8 @@ def export_onnx(model: nn.Module,
         kwargs = dict(dynamo=False, dynamic_axes={INPUT_NAME: {2: 'height', 3: 'width'}})
     elif not dynamo:
         kwargs = dict(dynamo=False)
+    if not ONNX_DYNAMO_EXPORT:  # torch < 2.5: the TorchScript exporter, without the flag
+        kwargs.pop('dynamo')
     os.makedirs(osp.dirname(osp.abspath(file)), exist_ok=True)
     with torch.no_grad(), warnings.catch_warnings(), _quiet_exporter_logs():
         warnings.simplefilter('ignore')

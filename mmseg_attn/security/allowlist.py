@@ -34,9 +34,8 @@ from mmengine.logging.history_buffer import HistoryBuffer
 
 __all__ = [
     'CheckedArray', 'DTypeState', 'SAFE_CHECKPOINT_GLOBALS', 'allowed_global_names',
-    'install_allow_list', 'rebuild_empty_bytes', 'rebuild_history_buffer', 'rebuild_scalar',
-    'reconstruct_array',
-    'resolve_numpy'
+    'install_allow_list', 'rebuild_empty_bytes', 'rebuild_history_buffer', 'rebuild_latin1_bytes',
+    'rebuild_scalar', 'reconstruct_array', 'resolve_numpy'
 ]
 
 #: numpy type strings (as ``numpy.dtype`` is pickled) accepted in a checkpoint.
@@ -208,6 +207,16 @@ def rebuild_empty_bytes(*args) -> bytes:
     if args:
         _refuse(f'bytes called with arguments {args!r:.60}; pickle writes only bytes()')
     return b''
+
+
+def rebuild_latin1_bytes(text, encoding) -> bytes:
+    """``_codecs.encode(text, 'latin1')``: how pickle protocol 2 writes bytes
+    (torch >= 2.5 allows ``_codecs.encode`` itself; the unpickler of
+    :mod:`.unpickler` takes this instead). Only that call is accepted."""
+    if not isinstance(text, str) or encoding not in ('latin1', 'latin-1'):
+        _refuse(f'_codecs.encode called with ({type(text).__name__}, {encoding!r:.20}); pickle '
+                "writes only (str, 'latin1')")
+    return text.encode('latin1')
 
 
 _NUMPY_MODULES = ('numpy._core.multiarray', 'numpy.core.multiarray')

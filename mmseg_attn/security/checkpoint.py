@@ -42,6 +42,7 @@ from mmengine.logging.history_buffer import HistoryBuffer
 from mmengine.runner import checkpoint as mmengine_checkpoint
 from mmengine.runner.checkpoint import CheckpointLoader
 
+from . import unpickler
 from .allowlist import (
     allowed_global_names,
     history_buffer_reducer,
@@ -262,6 +263,32 @@ def _is_data_error(error: BaseException) -> bool:
 
 # ------------------------------------------------------------- weights_only, always
 
+def install_secure_unpickling() -> bool:
+    """Make torch's ``weights_only`` loads accept the allow-list and nothing else.
+
+    With torch >= 2.5 the validating functions are registered with
+    :func:`torch.serialization.add_safe_globals`
+    (:func:`~.allowlist.install_allow_list`); an older torch cannot register
+    a function under another name, so its ``weights_only`` unpickler is
+    replaced by the restricted one of :mod:`.unpickler`, which takes the
+    same allow-list. Idempotent and cheap; called before every secure load.
+
+    Returns:
+        bool: False only where neither works (checkpoints then load the way
+        mmengine loads them with this torch).
+    """
+    if unpickler.installed():
+        return True
+    return install_allow_list() or unpickler.install()
+
+
+def secure_global_names() -> Set[str]:
+    """Every global name that a ``weights_only`` load accepts right now."""
+    if unpickler.installed():
+        return set(unpickler.allowed_globals())
+    return allowed_global_names()
+
+
 _FORCE = 'TORCH_FORCE_WEIGHTS_ONLY_LOAD'
 _NO_FORCE = 'TORCH_FORCE_NO_WEIGHTS_ONLY_LOAD'
 _guard_lock = threading.Lock()
@@ -290,7 +317,7 @@ def weights_only_loads():
             os.environ.pop(_NO_FORCE, None)
         _guard_depth += 1
     try:
-        install_allow_list()
+        install_secure_unpickling()
         yield
     finally:
         with _guard_lock:
@@ -365,7 +392,7 @@ def _checked_load(path: str, filename: str, map_location, note: str):
     else:  # .safetensors
         names = set()
     with weights_only_loads():
-        foreign = names - allowed_global_names()
+        foreign = names - secure_global_names()
         if foreign:
             raise _unsafe(filename, foreign, note)
         try:
@@ -514,17 +541,18 @@ def setup_secure_checkpoint_loading() -> None:
       table of registered schemes) hands out every loader wrapped by
       :func:`secure_checkpoint_loader`, schemes registered later included.
 
-    Idempotent; called when ``mmseg_attn`` is imported. Where torch cannot
-    register validating functions (torch < 2.5) mmengine keeps loading the
-    way it does with that torch, and a warning says so.
+    Idempotent; called when ``mmseg_attn`` is imported. On torch < 2.5 the
+    allow-list is enforced by the unpickler of :mod:`.unpickler`
+    (:func:`install_secure_unpickling`). Where neither is possible (a torch
+    without the private module it replaces), mmengine keeps loading the way
+    it does with that torch, and a warning says so.
     """
     copyreg.pickle(HistoryBuffer, history_buffer_reducer)
-    if not install_allow_list():
+    if not install_secure_unpickling():
         warnings.warn(
-            f'mmseg_attn: torch {torch.__version__} cannot allow-list validating rebuild '
-            'functions for weights_only loading (torch >= 2.5 can); checkpoints load the way '
-            'mmengine loads them with this torch. Use torch >= 2.5 for secure loading.',
-            stacklevel=2)
+            f'mmseg_attn: torch {torch.__version__} can neither allow-list validating rebuild '
+            'functions for weights_only loading nor take a restricted unpickler; checkpoints '
+            'load the way mmengine loads them with this torch.', stacklevel=2)
         return
     CheckpointLoader.register_scheme(prefixes='', force=True)(load_from_local)
     mmengine_checkpoint.load_url = load_url

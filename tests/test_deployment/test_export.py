@@ -21,6 +21,7 @@ from mmseg_attn.deployment import (
     replace_adaptive_pools,
     verify_onnx,
 )
+from mmseg_attn.utils.torch_compat import ONNX_DYNAMO_EXPORT
 
 from .conftest import FAMILIES, tiny_segmentor
 
@@ -71,6 +72,8 @@ def test_argmax_output_equals_pytorch_argmax(family, dynamic, tmp_path):
     assert all(r['mismatches'] == 0 and r['output'] == 'argmax' for r in reports)
 
 
+@pytest.mark.skipif(not ONNX_DYNAMO_EXPORT, reason=f'torch {torch.__version__} has no '
+                    'torch.onnx.export(dynamo=True) (torch >= 2.5)')
 def test_dynamo_exporter(tmp_path):
     """torch's torch.export-based exporter (slow on a CPU: one static export)."""
     model = tiny_segmentor('fcn_se_cbam')

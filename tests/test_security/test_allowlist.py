@@ -78,7 +78,7 @@ HOSTILE = {
 
 
 @pytest.mark.parametrize('case', list(HOSTILE))
-def test_hostile_state_is_refused(tmp_path, case):
+def test_hostile_state_is_refused(tmp_path, case, secure_loading):
     payload, problem = HOSTILE[case]
     path = str(tmp_path / 'hostile.pth')
     torch.save(dict(meta=dict(iter=1), payload=payload), path)
@@ -93,18 +93,18 @@ def test_hostile_state_is_refused(tmp_path, case):
     assert HistoryBuffer([1.0, 3.0], [1, 1]).statistics('mean') == 2.0
 
 
-def test_statistics_table_untouched_by_plain_torch_load(tmp_path):
-    """The allow-list is global: torch.load with its default refuses the state too."""
+def test_statistics_table_untouched_by_plain_torch_load(tmp_path, secure_loading):
+    """The allow-list is global: torch.load with weights_only refuses the state too."""
     path = str(tmp_path / 'hostile.pth')
     torch.save(dict(payload=HOSTILE['HistoryBuffer statistics table'][0]), path)
     HistoryBuffer()
     table = dict(HistoryBuffer._statistics_methods)
     with pytest.raises(pickle.UnpicklingError, match='Can only build'):
-        torch.load(path)
+        torch.load(path, weights_only=True)
     assert HistoryBuffer._statistics_methods == table
 
 
-def test_valid_numpy_objects_round_trip(tmp_path):
+def test_valid_numpy_objects_round_trip(tmp_path, secure_loading):
     values = dict(
         f64=np.linspace(0, 1, 5), f32=np.ones((2, 3), np.float32), u8=np.arange(5, dtype='u1'),
         big_endian=np.arange(4, dtype='>i4'), fortran=np.asfortranarray(np.eye(3)),
@@ -122,12 +122,12 @@ def test_valid_numpy_objects_round_trip(tmp_path):
         else:
             assert got == value
     # plain torch.load returns arrays too (a validating ndarray subclass)
-    plain = torch.load(path)
+    plain = torch.load(path, weights_only=True)
     assert isinstance(plain['f64'], CheckedArray)
     np.testing.assert_array_equal(plain['f64'], values['f64'])
 
 
-def test_checkpoint_written_by_the_previous_release_still_loads():
+def test_checkpoint_written_by_the_previous_release_still_loads(secure_loading):
     """runner_iter_3.pth was written by mmengine's Runner with mmseg_attn 0.1's
     compat (HistoryBuffer reducer, numpy objects through numpy's reducers)."""
     assert osp.getsize(RUNNER_CHECKPOINT) < 64 * 1024

@@ -39,7 +39,7 @@ def _save(obj, path):
     return str(path)
 
 
-def test_runner_checkpoint_loads_weights_only(tmp_path):
+def test_runner_checkpoint_loads_weights_only(tmp_path, secure_loading):
     ckpt = runner_like_checkpoint()
     path = _save(ckpt, tmp_path / 'iter_3.pth')
     assert 'builtins.getattr' not in pickled_globals(path)
@@ -55,19 +55,19 @@ def test_runner_checkpoint_loads_weights_only(tmp_path):
     np.testing.assert_array_equal(keys, np.arange(624))
     best = loaded['message_hub']['runtime_info']['best_score']
     assert type(best) is np.float64 and best == 0.5
-    # plain torch.load with its weights_only default (True since torch 2.6) works too
-    plain = torch.load(path)
+    # plain torch.load with weights_only (the default since torch 2.6) works too
+    plain = torch.load(path, weights_only=True)
     assert plain['meta']['iter'] == 3
     np.testing.assert_array_equal(plain['rng_state']['numpy']['keys'], np.arange(624))
 
 
 @pytest.mark.parametrize('loader', ['mmengine', 'mmseg_attn', 'torch'])
-def test_foreign_pickled_object_is_refused(tmp_path, loader):
+def test_foreign_pickled_object_is_refused(tmp_path, loader, secure_loading):
     marker = tmp_path / 'pwned'
     path = _save(dict(state_dict={}, payload=RunsACommand(marker)), tmp_path / 'evil.pth')
-    if loader == 'torch':  # weights_only stays the global default
-        with pytest.raises(pickle.UnpicklingError):
-            torch.load(path)
+    if loader == 'torch':  # torch.load with weights_only (the default since torch 2.6)
+        with pytest.raises(pickle.UnpicklingError, match='posix.system'):
+            torch.load(path, weights_only=True)
     else:
         load = (CheckpointLoader.load_checkpoint
                 if loader == 'mmengine' else load_checkpoint_file)

@@ -13,12 +13,17 @@ from mmseg.utils import OptConfigType, OptMultiConfig
 from torch import Tensor
 from torch.autograd.function import once_differentiable
 
+from mmseg_attn.utils.torch_compat import (
+    autocast_dtype,
+    cpu_flash_dtypes,
+    cuda_sdpa_checks,
+    is_compiling,
+)
+
 from .utils import check_channels, check_choice, check_input, check_int
 
 __all__ = ['AttentionProbe', 'FullyAttentionalBlock']
 
-#: dtypes of PyTorch's flash-attention kernel on the CPU.
-_CPU_FUSED_DTYPES = (torch.float32, torch.float64, torch.bfloat16, torch.float16)
 #: dtypes whose CUDA attention kernels want the head dim a multiple of 8
 #: (the others, float32, of 4).
 _HALF_DTYPES = (torch.float16, torch.bfloat16)
@@ -185,6 +190,7 @@ class FullyAttentionalBlock(BaseModule):
             norm_cfg=norm_cfg,
             act_cfg=act_cfg)
         self.attention_probe = AttentionProbe()
+        cpu_flash_dtypes()  # found once, outside any traced forward
 
     # ------------------------------------------------------------------
     # the pieces of the formula
@@ -427,26 +433,23 @@ def _sparing_backward_applies(query: Tensor, prior: Tensor) -> bool:
             and query.dtype == prior.dtype and query.shape[-1] == prior.shape[1]
             and torch.is_grad_enabled()
             and (query.requires_grad or prior.requires_grad)
-            and not torch.compiler.is_compiling())
+            and not is_compiling())
 
 
 def _compute_dtype(feat: Tensor, prior: Tensor) -> torch.dtype:
     """The dtype the attention runs in: autocast's for float32 inputs."""
-    device_type = feat.device.type
-    if (feat.dtype == torch.float32 and device_type in ('cpu', 'cuda')
-            and torch.is_autocast_enabled(device_type)):
-        return torch.get_autocast_dtype(device_type)
-    return torch.promote_types(feat.dtype, prior.dtype)
+    cast = autocast_dtype(feat.device.type) if feat.dtype == torch.float32 else None
+    return cast or torch.promote_types(feat.dtype, prior.dtype)
 
 
 def _fused_unsupported(device: torch.device, dtype: torch.dtype) -> Optional[str]:
     """Why no fused kernel can apply to ``device`` and ``dtype``, or None."""
     if device.type == 'cpu':
-        if dtype not in _CPU_FUSED_DTYPES:
-            return (f'the CPU has a fused kernel for {_names(_CPU_FUSED_DTYPES)}, '
-                    f'not for {dtype}')
+        if dtype not in cpu_flash_dtypes():
+            return (f'torch {torch.__version__} has a fused CPU kernel for '
+                    f'{_names(cpu_flash_dtypes())}, not for {dtype}')
         # (the flag does not trace; compiled graphs leave the choice to torch)
-        if not torch.compiler.is_compiling() and not torch.backends.cuda.flash_sdp_enabled():
+        if not is_compiling() and not torch.backends.cuda.flash_sdp_enabled():
             return ('the flash kernel is switched off (torch.backends.cuda.enable_flash_sdp, '
                     'or torch.nn.attention.sdpa_kernel without FLASH_ATTENTION)')
         return None
@@ -465,12 +468,12 @@ def _head_dim_padding(device: torch.device, dtype: torch.dtype, head_dim: int) -
 
 def _cuda_unsupported(query: Tensor, key: Tensor) -> Optional[str]:
     """Why none of CUDA's fused kernels takes ``query``/``key``, or None."""
-    if torch.compiler.is_compiling():
-        return None  # the compiler picks the kernel; the checks do not trace
-    params = torch.backends.cuda.SDPAParams(query, key, query, None, 0.0, False, False)
-    checks = (torch.backends.cuda.can_use_flash_attention,
-              torch.backends.cuda.can_use_efficient_attention,
-              torch.backends.cuda.can_use_cudnn_attention)
+    asked = None if is_compiling() else cuda_sdpa_checks(query, key)
+    if asked is None:
+        # the compiler picks the kernel (the checks do not trace), or this
+        # torch (< 2.3) cannot tell in advance: the choice is torch's
+        return None
+    params, checks = asked
     if any(check(params, False) for check in checks):
         return None
     with warnings.catch_warnings(record=True) as caught:

@@ -3,16 +3,15 @@
 peak memory against the reference. Skipped without a CUDA GPU."""
 import pytest
 import torch
-from torch.nn.attention import SDPBackend, sdpa_kernel
 
 from mmseg_attn.analysis.memory import peak_memory
 from mmseg_attn.models.layers import FullyAttentionalBlock
 from mmseg_attn.testing.fla import FLA_KEY_MAP, FLAReference, translate_keys
+from mmseg_attn.utils.torch_compat import cuda_sdpa_checks, sdpa_backends
 
 pytestmark = pytest.mark.skipif(not torch.cuda.is_available(), reason='needs a CUDA GPU')
 
-FLASH, EFFICIENT, CUDNN = (SDPBackend.FLASH_ATTENTION, SDPBackend.EFFICIENT_ATTENTION,
-                           SDPBackend.CUDNN_ATTENTION)
+FLASH, EFFICIENT, CUDNN = 'flash', 'efficient', 'cudnn'
 KERNEL_OPS = {
     FLASH: 'aten::_scaled_dot_product_flash_attention',
     EFFICIENT: 'aten::_scaled_dot_product_efficient_attention',
@@ -47,28 +46,28 @@ def _pair(channels, impl='fused'):
 def _kernel_available(backend, dtype, head_dim):
     """Whether this GPU and build run ``backend`` at all for plain inputs."""
     q = torch.randn(2, 4, 16, head_dim, device='cuda', dtype=dtype)
-    params = torch.backends.cuda.SDPAParams(q, q, q, None, 0.0, False, False)
-    check = {
-        FLASH: torch.backends.cuda.can_use_flash_attention,
-        EFFICIENT: torch.backends.cuda.can_use_efficient_attention,
-        CUDNN: torch.backends.cuda.can_use_cudnn_attention,
-    }[backend]
-    return check(params, False)
+    asked = cuda_sdpa_checks(q, q)
+    if asked is None:
+        pytest.skip(f'torch {torch.__version__} cannot tell which CUDA attention kernel takes '
+                    'a call (torch.backends.cuda.SDPAParams needs torch >= 2.3)')
+    params, checks = asked
+    check = next((c for c in checks if c.__name__ == f'can_use_{backend}_attention'), None)
+    return check is not None and check(params, False)
 
 
 @pytest.mark.parametrize('backend, dtype, size', CASES,
-                         ids=[f'{b.name}-{d}-{"x".join(map(str, s))}' for b, d, s in CASES])
+                         ids=[f'{b}-{d}-{"x".join(map(str, s))}' for b, d, s in CASES])
 def test_fla_cuda_kernel_is_selected(backend, dtype, size):
     c, h, w = size
     multiple = 4 if dtype == torch.float32 else 8
     if not _kernel_available(backend, dtype, -(-max(h, w) // multiple) * multiple):
-        pytest.skip(f'{backend.name} is not available for {dtype} on this GPU/build')
+        pytest.skip(f'{backend} is not available for {dtype} on this GPU/build')
     ref, block = _pair(c)
     x = torch.randn(2, c, h, w, device='cuda')
     with torch.backends.cudnn.flags(allow_tf32=False):
         expected = ref(x)
         # the only kernel allowed: raises instead of falling back
-        with sdpa_kernel(backend), torch.profiler.profile(
+        with sdpa_backends(backend), torch.profiler.profile(
                 activities=[torch.profiler.ProfilerActivity.CPU]) as prof:
             with torch.autocast('cuda', dtype=dtype, enabled=dtype != torch.float32):
                 out = block(x)
@@ -88,7 +87,7 @@ def test_fla_cuda_padded_head_dim_is_exact():
     math.load_state_dict(block.state_dict())
     x = torch.randn(2, 16, 97, 33, device='cuda')
     with torch.backends.cudnn.flags(allow_tf32=False), torch.no_grad():
-        with sdpa_kernel(EFFICIENT):
+        with sdpa_backends(EFFICIENT):
             out = block(x)
         expected = math(x)
     torch.testing.assert_close(out, expected, rtol=1e-5, atol=1e-5 * expected.abs().max())
