@@ -1,11 +1,24 @@
 # The two entry points of the README. Both install first (idempotent: seconds
 # when .venv is up to date).
 PY := .venv/bin/python
+OLDEST := .venv-oldest/bin/python
+# what runs on the low end of the torch range (`make test-oldest`): the model,
+# security, apis and export tests, and a FLANet, a BiSeNet and a CBAM model
+# trained and evaluated by mmseg's tools/train.py and tools/test.py on toy data
+OLDEST_TESTS := tests/test_models tests/test_security tests/test_apis tests/test_deployment \
+	tests/test_compat.py tests/test_utils \
+	tests/test_configs/test_flanet_e2e.py::test_train_and_evaluate_with_mmseg_tools \
+	"tests/test_configs/test_bisenet_configs.py::test_mmseg_tools_train_and_test[cityscapes]" \
+	tests/test_configs/test_attention_configs.py::test_train_and_test_with_mmseg_tools
 
-.PHONY: install demo test lint gallery
+.PHONY: install install-oldest demo test test-oldest lint gallery
 
 install:
 	bash tools/install.sh
+
+# torch 2.1.2, numpy < 2 and mmcv 2.1.0 compiled against them, in .venv-oldest/
+install-oldest:
+	bash tools/install.sh .venv-oldest requirements/pins-oldest.txt
 
 demo: install
 	$(PY) tools/demo.py
@@ -20,3 +33,6 @@ lint: install
 
 test: lint
 	$(PY) -m pytest tests -q -p no:cacheprovider
+
+test-oldest: install-oldest
+	$(OLDEST) -m pytest $(OLDEST_TESTS) -q -p no:cacheprovider

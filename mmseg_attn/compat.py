@@ -14,7 +14,10 @@ instead, importing this module (:mod:`mmseg_attn.security` holds the code)
 2. allow-lists validating rebuild functions, not classes, under the names
    those checkpoints use (:data:`SAFE_CHECKPOINT_GLOBALS`,
    :mod:`mmseg_attn.security.allowlist`): a file cannot give mmengine's or
-   numpy's objects a state of its own choosing;
+   numpy's objects a state of its own choosing (on torch 2.1 - 2.4, which
+   cannot register functions, a restricted unpickler with the same
+   allow-list becomes torch's ``weights_only`` one:
+   :mod:`mmseg_attn.security.unpickler`);
 3. wraps every loader of mmengine's ``CheckpointLoader`` (every registered
    scheme, later ones included): each ``torch.load`` in it runs with
    ``weights_only=True`` (also under ``TORCH_FORCE_NO_WEIGHTS_ONLY_LOAD=1``),

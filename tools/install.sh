@@ -44,7 +44,8 @@ if ! "$VENV/bin/python" -c "import mmcv.ops" 2>/dev/null; then
     # wheel folder, and pip's cache (which would hand a wheel of the same name
     # built against another torch to this environment) is not used
     torch_version=$("$VENV/bin/python" -c 'import torch; print(torch.__version__)')
-    WHEELS=".wheels/$(pin mmcv)-torch$torch_version"
+    mmcv_pin=$(pin mmcv)
+    WHEELS=".wheels/${mmcv_pin/==/-}-torch$torch_version"
     if ! ls "$WHEELS"/mmcv-*.whl >/dev/null 2>&1; then
         echo "[install] mmcv with its compiled ops for torch $torch_version (about 8-11 minutes on 2 cores the first time)"
         pip install -q -c "$CONSTRAINTS" "$(build_pin setuptools)" wheel ninja

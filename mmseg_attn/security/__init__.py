@@ -4,6 +4,8 @@
   ``weights_only=True``; bad files are refused with errors naming them.
 - :mod:`.allowlist`: the validating rebuild functions allow-listed for
   mmengine's ``HistoryBuffer`` and numpy arrays, dtypes and scalars.
+- :mod:`.unpickler`: on torch 2.1 - 2.4, torch's ``weights_only`` unpickler
+  restricted to the same allow-list.
 - :mod:`.config_text`: config text stored in a checkpoint is read as data,
   never executed.
 - :mod:`.atomic`: checkpoint files are written atomically.

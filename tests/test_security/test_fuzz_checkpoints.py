@@ -61,10 +61,14 @@ FUZZ = textwrap.dedent('''
     PLAIN = (str, bytes, int, float, bool, type(None), torch.Tensor, torch.Size, torch.dtype,
              torch.device, HistoryBuffer, np.ndarray, np.generic, np.dtype, complex, bytearray,
              torch.storage.TypedStorage, torch.storage.UntypedStorage)
-    from torch._weights_only_unpickler import _get_allowed_globals, _get_user_allowed_globals
+    from mmseg_attn.security import unpickler
     # the allow-listed functions and classes themselves, left uncalled by a mutation
-    ALLOWED = {id(v) for v in [*_get_allowed_globals().values(),
-                               *_get_user_allowed_globals().values()]}
+    if unpickler.installed():  # torch < 2.5: the restricted unpickler
+        ALLOWED = {id(v) for v in unpickler.allowed_globals().values()}
+    else:
+        from torch._weights_only_unpickler import _get_allowed_globals, _get_user_allowed_globals
+        ALLOWED = {id(v) for v in [*_get_allowed_globals().values(),
+                                   *_get_user_allowed_globals().values()]}
 
     def plain(value, depth=0):
         if depth > 300:

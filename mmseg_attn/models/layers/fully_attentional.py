@@ -306,7 +306,10 @@ class FullyAttentionalBlock(BaseModule):
         return out[..., :k] if pad else out
 
     def _attention_fn(self) -> Callable[[Tensor, Tensor], Tensor]:
-        if self.impl == 'math':
+        # an ONNX export writes the explicit formula (MatMul, Softmax, MatMul),
+        # which is what the exporters make of SDPA too (torch 2.1's cannot
+        # export SDPA with a scale)
+        if self.impl == 'math' or torch.onnx.is_in_onnx_export():
             return self._attend_math
         if self.impl == 'chunked':
             return self._attend_chunked
@@ -428,18 +431,24 @@ def _unit_last_stride(slices: Tensor, dtype: torch.dtype) -> Tensor:
 
 def _sparing_backward_applies(query: Tensor, prior: Tensor) -> bool:
     """Whether :class:`_SharedKeyAttention` computes this branch (a CPU
-    float32/float64 graph being recorded, head dim not padded)."""
+    float32/float64 graph being recorded, head dim not padded; not while
+    compiled or traced for export, which see the flash kernel)."""
     return (query.device.type == 'cpu' and query.dtype in _SPARING_BACKWARD_DTYPES
             and query.dtype == prior.dtype and query.shape[-1] == prior.shape[1]
             and torch.is_grad_enabled()
             and (query.requires_grad or prior.requires_grad)
-            and not is_compiling())
+            and not is_compiling() and not torch.jit.is_tracing())
 
 
 def _compute_dtype(feat: Tensor, prior: Tensor) -> torch.dtype:
     """The dtype the attention runs in: autocast's for float32 inputs."""
     cast = autocast_dtype(feat.device.type) if feat.dtype == torch.float32 else None
-    return cast or torch.promote_types(feat.dtype, prior.dtype)
+    if cast is not None:
+        return cast
+    # (torch 2.1's compiler cannot trace promote_types; the dtypes agree but
+    # where a caller mixes them)
+    return feat.dtype if feat.dtype == prior.dtype else torch.promote_types(feat.dtype,
+                                                                             prior.dtype)
 
 
 def _fused_unsupported(device: torch.device, dtype: torch.dtype) -> Optional[str]:
