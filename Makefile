@@ -14,19 +14,19 @@ OLDEST_TESTS := tests/test_models tests/test_security tests/test_apis tests/test
 .PHONY: install install-oldest demo test test-oldest lint gallery
 
 install:
-	bash tools/install.sh
+	bash tools/misc/install.sh
 
 # torch 2.1.2, numpy < 2 and mmcv 2.1.0 compiled against them, in .venv-oldest/
 install-oldest:
-	bash tools/install.sh .venv-oldest requirements/pins-oldest.txt
+	bash tools/misc/install.sh .venv-oldest requirements/pins-oldest.txt
 
 demo: install
-	$(PY) tools/demo.py
+	$(PY) tools/misc/demo.py
 
 # Trains small models on the toy Cityscapes on the CPU (~15 min) and writes
 # docs/gallery.md with its pictures under docs/gallery/.
 gallery: install
-	$(PY) tools/make_gallery.py
+	$(PY) tools/misc/make_gallery.py
 
 lint: install
 	.venv/bin/ruff check mmseg_attn tools tests configs

@@ -12,7 +12,7 @@ from mmengine.fileio import load
 from mmengine.structures import PixelData
 from mmseg.structures import SegDataSample
 
-from mmseg_attn.utils import convert_sync_bn_cfg, drop_pretrained_cfg
+from mmseg_attn.utils import convert_sync_bn_cfg, drop_pretrained_cfg, leaf_datasets
 
 REPO_ROOT = osp.dirname(osp.dirname(osp.abspath(__file__)))
 
@@ -23,25 +23,24 @@ _DATASET_TYPES = {
 }
 
 
+def load_tool(path: str):
+    """The module of one of this repository's tools (``'tools/deployment/pytorch2onnx.py'``),
+    loaded from its file under a unique name, so that tests can call its functions."""
+    import importlib.util
+    name = 'tool_' + osp.splitext(path)[0].replace('/', '_')
+    spec = importlib.util.spec_from_file_location(name, osp.join(REPO_ROOT, path))
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[name] = module  # what a pickling child process (spawn) imports by name
+    spec.loader.exec_module(module)
+    return module
+
+
 def mmseg_tool_path(tool: str) -> str:
     """Path of mmseg's own ``tools/<tool>.py`` (the copy shipped in the package)."""
     import mmseg
     path = osp.join(osp.dirname(mmseg.__file__), '.mim', 'tools', f'{tool}.py')
     assert osp.isfile(path), f'mmseg does not ship {path}'
     return path
-
-
-def _datasets(loader_cfg):
-    """Yield the leaf dataset configs of a dataloader config (ConcatDataset too)."""
-    stack = [loader_cfg['dataset']]
-    while stack:
-        ds = stack.pop()
-        if 'datasets' in ds:
-            stack.extend(ds['datasets'])
-        elif 'dataset' in ds:  # RepeatDataset and the like
-            stack.append(ds['dataset'])
-        else:
-            yield ds
 
 
 def toy_config(config,
@@ -78,7 +77,7 @@ def toy_config(config,
         loader = cfg[name]
         loader.update(batch_size=batch_size if name == 'train_dataloader' else 1,
                       num_workers=0, persistent_workers=False)
-        for ds in _datasets(loader):
+        for ds in leaf_datasets(loader['dataset']):
             expected = _DATASET_TYPES[toy['layout']]
             if ds['type'] != expected:
                 raise ValueError(f'the config reads {ds["type"]}, the toy data at {data_root} '

@@ -1,6 +1,6 @@
 # The README's demo: a small BiSeNet (ResNet-18 context path, trained from
 # scratch) on the toy Cityscapes written by
-#   python tools/make_toy_dataset.py cityscapes --out data/toy_cityscapes
+#   python tools/misc/make_toy_dataset.py cityscapes --out data/toy_cityscapes
 # It trains on the CPU in a few minutes through mmengine's Runner.
 _base_ = [
     '../_base_/models/bisenet-paper_r18-d32.py',

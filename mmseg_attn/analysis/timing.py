@@ -5,7 +5,7 @@
 that rotates every round, so that a change of machine load during the run
 affects all of them alike; a comparison reads the median of the per-round
 ratios (:meth:`TimingResult.ratio_to`). :func:`time_inference` times a
-segmentor batch by batch (the measurement of ``tools/benchmark.py``).
+segmentor batch by batch (the measurement of ``tools/analysis_tools/benchmark.py``).
 :func:`gemm_peak_gflops` measures what a matrix product reaches on this
 machine: the ceiling that a compute-bound model's FLOPs per second can be
 read against.

@@ -46,12 +46,21 @@ from mmengine.config import Config
 from mmengine.dist import is_distributed
 from mmengine.logging import print_log
 
-from mmseg_attn.engine.hooks import SyncNormBuffersHook
 from mmseg_attn.utils import convert_sync_bn_cfg
 
 __all__ = ['init_cpu_dist', 'is_cpu_distributed', 'setup_cpu_distributed']
 
 _LAUNCHERS = ('pytorch', 'slurm', 'mpi')
+#: Registry name of the hook that averages the norm buffers over the ranks
+#: (:class:`mmseg_attn.engine.hooks.SyncNormBuffersHook`, a floor above).
+SYNC_HOOK = 'SyncNormBuffersHook'
+
+
+def _hook_name(hook) -> Optional[str]:
+    """The registry name of a hook given as a config dict (type a name or a
+    class) or as a hook object."""
+    kind = hook.get('type') if isinstance(hook, dict) else type(hook)
+    return kind if isinstance(kind, str) else getattr(kind, '__name__', None)
 
 
 def is_cpu_distributed(launcher: str) -> bool:
@@ -162,10 +171,8 @@ def setup_cpu_distributed(cfg: Config) -> bool:
     cfg.model_wrapper_cfg = wrapper
 
     hooks = list(cfg.get('custom_hooks') or [])
-    if not any(
-            isinstance(h, SyncNormBuffersHook) or (isinstance(h, dict) and h.get('type') in (
-                'SyncNormBuffersHook', SyncNormBuffersHook)) for h in hooks):
-        hooks.append(dict(type='SyncNormBuffersHook'))
+    if not any(_hook_name(h) == SYNC_HOOK for h in hooks):
+        hooks.append(dict(type=SYNC_HOOK))
     cfg.custom_hooks = hooks
 
     print_log(f'CPU distributed run: {torch_dist.get_backend()} process group of '

@@ -1,8 +1,9 @@
 # Copyright (c) mmseg_attn contributors. All rights reserved.
-"""Build a segmentor from a config for inference, and random inputs for it.
+"""Build a segmentor from a config (and checkpoint) for inference, and random inputs.
 
-Used by the tools (``benchmark.py``, ``get_flops.py``, the cost tables,
-``visualize_attention.py``) and by :mod:`mmseg_attn.analysis` users.
+:func:`build_segmentor` is this package's ``mmseg.apis.init_model``: every
+tool that builds or loads a model (benchmarks, FLOPs, export, pictures)
+goes through it.
 """
 import os.path as osp
 from typing import List, Optional, Sequence, Tuple, Union
@@ -10,39 +11,14 @@ from typing import List, Optional, Sequence, Tuple, Union
 import torch
 import torch.nn as nn
 from mmengine.config import Config
-from mmengine.hub import get_config
 from mmengine.registry import init_default_scope
 from mmengine.runner import load_checkpoint
 from mmseg.registry import MODELS
 from mmseg.structures import SegDataSample
 
-from mmseg_attn.utils import convert_sync_bn_cfg, drop_pretrained_cfg
+from mmseg_attn.utils import convert_sync_bn_cfg, dataset_meta, drop_pretrained_cfg, load_config
 
-__all__ = ['build_segmentor', 'load_config', 'random_batch']
-
-
-def load_config(config: Union[str, Config]) -> Config:
-    """A config from a file, or from an installed package as ``'mmseg::path'``.
-
-    ``'mmseg::bisenetv1/bisenetv1_r18-d32-in1k-pre_4xb4-160k_cityscapes-1024x1024.py'``
-    is resolved by mmengine (:func:`mmengine.hub.get_config`) in the configs
-    that mmseg ships (``mmseg/.mim/configs``), as ``_base_ = 'mmseg::...'`` is.
-
-    Args:
-        config (str | Config): A path, a ``package::path`` name, or a config
-            (returned as is).
-
-    Returns:
-        Config: The loaded config.
-    """
-    if isinstance(config, Config):
-        return config
-    if not isinstance(config, str):
-        raise TypeError(f'config must be a path, a package::path name or a Config, '
-                        f'got {type(config).__name__}')
-    if '::' in config:
-        return get_config(config)
-    return Config.fromfile(config)
+__all__ = ['build_segmentor', 'random_batch']
 
 
 def build_segmentor(config: Union[str, Config],
@@ -57,11 +33,14 @@ def build_segmentor(config: Union[str, Config],
     with the secure loader of :mod:`mmseg_attn.compat`), else they keep
     PyTorch's default initialisation (``init_weights`` is not called, as in
     mmseg's analysis tools). The auxiliary heads are removed unless
-    ``keep_auxiliary`` (they do not run at inference).
+    ``keep_auxiliary`` (they do not run at inference). As mmseg's
+    ``init_model``, ``model.dataset_meta`` (classes, palette) comes from the
+    checkpoint's meta, else from the config
+    (:func:`~mmseg_attn.utils.dataset_meta.dataset_meta`).
 
     Args:
         config (str | Config): Config file, ``package::path`` name (see
-            :func:`load_config`) or config object.
+            :func:`~mmseg_attn.utils.load_config`) or config object.
         checkpoint (str, optional): Checkpoint to load. Defaults to None.
         device (str): Device of the model. Defaults to 'cpu'.
         cfg_options (dict, optional): Overrides merged into the config.
@@ -79,10 +58,12 @@ def build_segmentor(config: Union[str, Config],
     drop_pretrained_cfg(cfg.model)
     cfg.model.train_cfg = None
     model = MODELS.build(cfg.model)
+    meta = None
     if checkpoint is not None:
         if not osp.isfile(checkpoint) and '://' not in checkpoint:
             raise FileNotFoundError(f'checkpoint {checkpoint!r} does not exist')
-        load_checkpoint(model, checkpoint, map_location='cpu')
+        meta = load_checkpoint(model, checkpoint, map_location='cpu').get('meta')
+    model.dataset_meta = dataset_meta(cfg, meta, model.decode_head.num_classes)
     if not keep_auxiliary and getattr(model, 'auxiliary_head', None) is not None:
         model.auxiliary_head = None
     model.cfg = cfg

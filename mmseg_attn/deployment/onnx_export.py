@@ -25,13 +25,17 @@ import torch
 import torch.nn as nn
 from mmengine.config import ConfigDict
 
+from mmseg_attn.analysis.compare import relative_difference
+from mmseg_attn.utils.dataset_meta import config_dataset_meta
 from mmseg_attn.utils.torch_compat import ONNX_DYNAMO_EXPORT, ONNX_TORCHSCRIPT_MAX_OPSET
+from mmseg_attn.version import __version__
 
+from .runtime import create_session
 from .wrapper import OUTPUT_TYPES, ExportError, SegmentorExportWrapper, prepare_for_export
 
 __all__ = [
-    'DEFAULT_OPSET', 'ExportError', 'build_metadata', 'create_session', 'export_onnx',
-    'read_metadata', 'relative_difference', 'verify_onnx'
+    'DEFAULT_OPSET', 'ExportError', 'build_metadata', 'export_onnx', 'read_metadata',
+    'verify_onnx'
 ]
 
 #: ONNX opset written by default (ONNX Runtime >= 1.14 runs 18; torch 2.1's
@@ -49,25 +53,6 @@ def _check_shape(shape: Sequence[int]) -> Tuple[int, int]:
                        for s in shape)):
         raise ValueError(f'shape must be two positive ints (H, W), got {shape!r}')
     return int(shape[0]), int(shape[1])
-
-
-def _dataset_metainfo(cfg) -> dict:
-    """``classes`` and ``palette`` of the config's test (or val) dataset, if known."""
-    from mmseg.registry import DATASETS
-    for key in ('test_dataloader', 'val_dataloader'):
-        loader = cfg.get(key) if cfg is not None else None
-        dataset = loader.get('dataset') if loader else None
-        while dataset is not None and 'dataset' in dataset and 'type' in dataset \
-                and 'data_root' not in dataset:
-            dataset = dataset['dataset']  # RepeatDataset and the like
-        if dataset is None or 'type' not in dataset:
-            continue
-        cls = DATASETS.get(dataset['type']) if isinstance(dataset['type'], str) \
-            else dataset['type']
-        meta = dict(getattr(cls, 'METAINFO', None) or {})
-        meta.update(dataset.get('metainfo') or {})
-        return meta
-    return {}
 
 
 def build_metadata(model: nn.Module, output: str = 'logits',
@@ -98,7 +83,6 @@ def build_metadata(model: nn.Module, output: str = 'logits',
     Returns:
         dict: ``{key: str}``.
     """
-    from mmseg_attn.version import __version__
     pre = model.data_preprocessor
     mean = getattr(pre, 'mean', None)
     std = getattr(pre, 'std', None)
@@ -136,7 +120,7 @@ def build_metadata(model: nn.Module, output: str = 'logits',
         meta['test_mode'] = str(test_cfg.get('mode', 'whole'))
         if cfg.filename:
             meta['config'] = osp.basename(cfg.filename)
-        info = _dataset_metainfo(cfg)
+        info = config_dataset_meta(cfg) or {}
         classes = list(info.get('classes') or ())
         if len(classes) == num_classes:
             meta['classes'] = json.dumps(classes)
@@ -310,39 +294,6 @@ def _first_lines(exc: Exception, lines: int = 12) -> str:
     return '\n'.join(text[:lines]) + ('\n...' if len(text) > lines else '')
 
 
-def create_session(onnx_file: str, num_threads: Optional[int] = None,
-                   providers: Optional[List[str]] = None):
-    """An ONNX Runtime session with all graph optimisations.
-
-    Args:
-        onnx_file (str): The model.
-        num_threads (int, optional): Intra-op threads; None lets ONNX
-            Runtime choose (one per physical core). Defaults to None.
-        providers (list[str], optional): Execution providers.
-            Defaults to None, meaning ``['CPUExecutionProvider']``.
-    """
-    import onnxruntime as ort
-    if not osp.isfile(onnx_file):
-        raise FileNotFoundError(f'ONNX file {onnx_file!r} does not exist')
-    options = ort.SessionOptions()
-    options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
-    if num_threads:
-        options.intra_op_num_threads = num_threads
-    return ort.InferenceSession(onnx_file, options,
-                                providers=providers or ['CPUExecutionProvider'])
-
-
-def relative_difference(actual: np.ndarray, expected: np.ndarray) -> float:
-    """``max |actual - expected| / max |expected|`` (0 for two zero arrays)."""
-    actual = np.asarray(actual, dtype=np.float64)
-    expected = np.asarray(expected, dtype=np.float64)
-    if actual.shape != expected.shape:
-        raise ValueError(f'shapes differ: {actual.shape} vs {expected.shape}')
-    scale = np.abs(expected).max() if expected.size else 0.0
-    diff = np.abs(actual - expected).max() if expected.size else 0.0
-    return float(diff / scale) if scale > 0 else float(diff)
-
-
 def _reference(model: nn.Module, inputs: torch.Tensor) -> Tuple[np.ndarray, np.ndarray]:
     """Logits and labels of mmseg's own ``predict`` (whole-image inference)."""
     from mmseg.structures import SegDataSample
@@ -372,7 +323,7 @@ def verify_onnx(onnx_file: str,
     For every shape, random normalised inputs go through the ONNX model and
     through ``model.predict`` (whole-image inference, mmseg's resize and
     postprocessing). Logits must agree within ``rtol`` relative to the
-    largest PyTorch logit (:func:`relative_difference`); labels (argmax
+    largest PyTorch logit (:func:`~mmseg_attn.analysis.relative_difference`); labels (argmax
     output) must equal PyTorch's wherever its two best logits differ by
     more than ``rtol`` times the largest logit (closer pairs are ties that
     float rounding may break either way; they are counted).

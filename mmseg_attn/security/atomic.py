@@ -40,7 +40,8 @@ except ImportError:  # Windows
     fcntl = None
 
 __all__ = [
-    'atomic_open', 'atomic_write_bytes', 'clean_stale_temporaries', 'setup_atomic_local_writes'
+    'atomic_open', 'atomic_write_bytes', 'atomic_write_text', 'clean_stale_temporaries',
+    'setup_atomic_local_writes'
 ]
 
 #: A temporary changed more recently than this may belong to a running writer.
@@ -176,12 +177,17 @@ def atomic_write_bytes(data: bytes, path: str) -> None:
         f.write(data)
 
 
+def atomic_write_text(text: str, path: str, encoding: str = 'utf-8') -> None:
+    """Write ``text`` to ``path`` atomically (see :func:`atomic_open`)."""
+    atomic_write_bytes(text.encode(encoding), path)
+
+
 def _atomic_put(self, obj: bytes, filepath) -> None:
     atomic_write_bytes(obj, str(filepath))
 
 
 def _atomic_put_text(self, obj: str, filepath, encoding: str = 'utf-8') -> None:
-    atomic_write_bytes(obj.encode(encoding), str(filepath))
+    atomic_write_text(obj, str(filepath), encoding)
 
 
 def setup_atomic_local_writes() -> None:

@@ -1,12 +1,39 @@
-"""Small, pure helpers that rewrite model configs.
+"""Loading configs and small, pure rewrites of model configs.
 
-They work on plain ``dict`` / :class:`mmengine.config.ConfigDict` trees in
-place and are used by the CPU training paths (SyncBN needs CUDA), by the toy
-demo and by the tests (no network, so no pretrained downloads).
+The rewrites work on plain ``dict`` / :class:`mmengine.config.ConfigDict`
+trees in place and are used by the CPU training paths (SyncBN needs CUDA), by
+the toy demo and by the tests (no network, so no pretrained downloads).
 """
-from typing import Any
+from typing import Any, Union
 
-__all__ = ['convert_sync_bn_cfg', 'drop_pretrained_cfg']
+from mmengine.config import Config
+from mmengine.hub import get_config
+
+__all__ = ['convert_sync_bn_cfg', 'drop_pretrained_cfg', 'load_config']
+
+
+def load_config(config: Union[str, Config]) -> Config:
+    """A config from a file, or from an installed package as ``'mmseg::path'``.
+
+    ``'mmseg::bisenetv1/bisenetv1_r18-d32-in1k-pre_4xb4-160k_cityscapes-1024x1024.py'``
+    is resolved by mmengine (:func:`mmengine.hub.get_config`) in the configs
+    that mmseg ships (``mmseg/.mim/configs``), as ``_base_ = 'mmseg::...'`` is.
+
+    Args:
+        config (str | Config): A path, a ``package::path`` name, or a config
+            (returned as is).
+
+    Returns:
+        Config: The loaded config.
+    """
+    if isinstance(config, Config):
+        return config
+    if not isinstance(config, str):
+        raise TypeError(f'config must be a path, a package::path name or a Config, '
+                        f'got {type(config).__name__}')
+    if '::' in config:
+        return get_config(config)
+    return Config.fromfile(config)
 
 
 def _walk(node: Any, fn) -> None:

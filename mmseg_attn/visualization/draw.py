@@ -10,16 +10,20 @@ Conventions: images are RGB ``(H, W, 3)`` uint8; maps ``(h, w)`` are
 resized bilinearly to the image; every heatmap has a colour bar in the
 map's own units.
 """
+import io
 import math
 from typing import Dict, Optional, Sequence, Tuple
 
 import cv2
 import numpy as np
+from PIL import Image, PngImagePlugin
+
+from mmseg_attn.security.atomic import atomic_write_bytes
 
 __all__ = [
     'channel_gate_figure', 'channel_gates_figure', 'colorize', 'comparison_figure',
     'fla_figure', 'figure_to_array', 'heatmap_figure', 'heatmap_grid_figure',
-    'normalize_map', 'overlay_heatmap', 'panel_figure', 'save_png'
+    'normalize_map', 'panel_figure', 'save_png'
 ]
 
 #: Colormap of every heatmap over an image (as in the Grad-CAM and CBAM papers).
@@ -44,7 +48,8 @@ def figure_to_array(fig) -> np.ndarray:
 
 def save_png(path: str, rgb: np.ndarray, text: Optional[Dict[str, str]] = None,
              colors: Optional[int] = None) -> None:
-    """Write an RGB picture as PNG with ``text`` as tEXt chunks.
+    """Write an RGB picture as PNG with ``text`` as tEXt chunks, atomically
+    (a failed write leaves an existing ``path`` as it was).
 
     Args:
         path (str): Output file.
@@ -54,14 +59,15 @@ def save_png(path: str, rgb: np.ndarray, text: Optional[Dict[str, str]] = None,
         colors (int, optional): Quantise to this many colours (an 8-bit
             palette PNG, several times smaller). Defaults to None (RGB).
     """
-    from PIL import Image, PngImagePlugin
     image = Image.fromarray(np.ascontiguousarray(rgb, dtype=np.uint8), 'RGB')
     if colors:
         image = image.quantize(colors=colors, method=Image.Quantize.FASTOCTREE)
     info = PngImagePlugin.PngInfo()
     for key, value in (text or {}).items():
         info.add_text(str(key), str(value))
-    image.save(path, pnginfo=info, optimize=True)
+    data = io.BytesIO()
+    image.save(data, format='PNG', pnginfo=info, optimize=True)
+    atomic_write_bytes(data.getvalue(), path)
 
 
 def normalize_map(values: np.ndarray, value_range: Optional[Tuple[float, float]] = None
@@ -73,33 +79,6 @@ def normalize_map(values: np.ndarray, value_range: Optional[Tuple[float, float]]
         return np.zeros_like(values) if value_range is None else np.clip(
             (values - low), 0, 1)
     return np.clip((values - low) / (high - low), 0, 1)
-
-
-def overlay_heatmap(image: np.ndarray,
-                    heatmap: np.ndarray,
-                    alpha: float = 0.5,
-                    value_range: Optional[Tuple[float, float]] = (0.0, 1.0),
-                    colormap: int = cv2.COLORMAP_JET) -> np.ndarray:
-    """Blend a colour-mapped ``(h, w)`` map, resized bilinearly, over an image.
-
-    A bare overlay without axes or colour bar (the figures below add them).
-
-    Args:
-        image (np.ndarray): ``(H, W, 3)`` uint8 BGR image.
-        heatmap (np.ndarray): ``(h, w)`` map.
-        alpha (float): Weight of the heatmap. Defaults to 0.5.
-        value_range (tuple, optional): Values mapped to the two ends of the
-            colormap; None stretches the map's own min..max. Defaults to (0, 1).
-        colormap (int): An OpenCV colormap. Defaults to ``COLORMAP_JET``.
-
-    Returns:
-        np.ndarray: ``(H, W, 3)`` uint8 BGR picture.
-    """
-    h, w = image.shape[:2]
-    scaled = normalize_map(heatmap, value_range)
-    scaled = cv2.resize(scaled, (w, h), interpolation=cv2.INTER_LINEAR)
-    colored = cv2.applyColorMap((scaled * 255).astype(np.uint8), colormap)
-    return cv2.addWeighted(image, 1 - alpha, colored, alpha, 0)
 
 
 def colorize(label: np.ndarray, palette: Sequence[Sequence[int]]) -> np.ndarray:

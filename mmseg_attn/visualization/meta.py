@@ -1,11 +1,9 @@
 # Copyright (c) mmseg_attn contributors. All rights reserved.
-"""Class names, palette and the "background" class of a segmentor's dataset.
+"""The class a picture is about, and the name of a model.
 
-The names and colours come from where mmseg takes them (``init_model`` and
-the dataset classes): the ``dataset_meta`` saved in a checkpoint's ``meta``
-first, else the config's dataset (the ``METAINFO`` of its registered type,
-with a ``metainfo=dict(classes=..., palette=...)`` override applied), else
-generic names ``class 0 ... class K-1``.
+Class names and colours come from
+:func:`mmseg_attn.utils.dataset_meta.dataset_meta` (checkpoint, config or
+generic names).
 
 **Background.** Grad-CAM is drawn by default for the most frequent predicted
 *foreground* class. A class is background when its name is one of
@@ -17,111 +15,16 @@ lower half of every street scene and under every object), ``unlabeled`` /
 background class: every class counts.
 """
 import os.path as osp
-import warnings
-from typing import Dict, List, Optional, Sequence
+from typing import List, Optional, Sequence
 
 import numpy as np
 
 __all__ = [
-    'BACKGROUND_CLASSES', 'background_ids', 'dataset_meta', 'default_class_id', 'model_name',
-    'resolve_class_id'
+    'BACKGROUND_CLASSES', 'background_ids', 'default_class_id', 'model_name', 'resolve_class_id'
 ]
 
 #: Class names (lower case) that count as background for the default Grad-CAM class.
 BACKGROUND_CLASSES = ('background', 'road', 'unlabeled', 'unlabelled', 'other', 'void', 'bg')
-
-
-def _leaf_datasets(cfg) -> List[dict]:
-    out = []
-    for name in ('test_dataloader', 'val_dataloader', 'train_dataloader'):
-        loader = cfg.get(name) if cfg is not None else None
-        if not loader or not loader.get('dataset'):
-            continue
-        stack = [loader['dataset']]
-        while stack:
-            ds = stack.pop(0)
-            if 'datasets' in ds:
-                stack.extend(ds['datasets'])
-            elif 'dataset' in ds:
-                stack.append(ds['dataset'])
-            else:
-                out.append(ds)
-    return out
-
-
-def _config_meta(cfg) -> Optional[dict]:
-    """classes / palette of the first dataset of the config whose type is registered."""
-    from mmseg.registry import DATASETS
-    for ds in _leaf_datasets(cfg):
-        meta = {}
-        dataset_type = ds.get('type')
-        cls = DATASETS.get(dataset_type) if isinstance(dataset_type, str) else dataset_type
-        if cls is not None and getattr(cls, 'METAINFO', None):
-            meta.update({k: cls.METAINFO[k] for k in ('classes', 'palette')
-                         if k in cls.METAINFO})
-        override = ds.get('metainfo') or {}
-        if override.get('classes') is not None:
-            old_classes, old_palette = meta.get('classes'), meta.get('palette')
-            meta['classes'] = tuple(override['classes'])
-            if override.get('palette') is not None:
-                meta['palette'] = override['palette']
-            elif old_classes and old_palette:  # a subset keeps its colours, as mmseg does
-                lookup = dict(zip(old_classes, old_palette))
-                meta['palette'] = [lookup.get(c) for c in meta['classes']]
-            else:
-                meta.pop('palette', None)
-        if meta.get('classes'):
-            return meta
-    return None
-
-
-def _generated_palette(num: int, seed: int = 42) -> List[List[int]]:
-    rng = np.random.RandomState(seed)
-    return rng.randint(0, 255, size=(num, 3)).tolist()
-
-
-def dataset_meta(cfg=None, checkpoint_meta: Optional[dict] = None,
-                 num_classes: Optional[int] = None) -> Dict[str, list]:
-    """``dict(classes=[...], palette=[[r, g, b], ...])`` of a segmentor.
-
-    Args:
-        cfg (Config, optional): The model's config. Defaults to None.
-        checkpoint_meta (dict, optional): The ``meta`` of its checkpoint.
-            Defaults to None.
-        num_classes (int, optional): Classes of the decode head; names and
-            colours are completed (``class K``, generated colours) or cut
-            to this number, with a warning. Defaults to None.
-
-    Returns:
-        dict: ``classes`` (list of str) and ``palette`` (list of RGB lists),
-        of equal lengths; ``source`` says where they came from.
-    """
-    meta, source = None, 'generic'
-    ckpt = (checkpoint_meta or {}).get('dataset_meta')
-    if ckpt and ckpt.get('classes'):
-        meta, source = dict(ckpt), 'checkpoint'
-    elif cfg is not None:
-        meta = _config_meta(cfg)
-        source = 'config' if meta else source
-    meta = meta or {}
-    classes = [str(c) for c in (meta.get('classes') or [])]
-    palette = meta.get('palette')
-    if not palette or len(palette) != len(classes) or any(p is None for p in palette):
-        generated = _generated_palette(len(classes))
-        palette = [list(p) if p is not None else generated[i]
-                   for i, p in enumerate(palette or [None] * len(classes))]
-        palette += generated[len(palette):len(classes)]
-    palette = [[int(v) for v in p] for p in palette]
-    if num_classes is not None and len(classes) != num_classes:
-        if classes:
-            warnings.warn(f'the dataset meta ({source}) names {len(classes)} classes but the '
-                          f'model predicts {num_classes}; using generic names for the rest',
-                          stacklevel=2)
-        extra = _generated_palette(num_classes)
-        classes = (classes + [f'class {k}' for k in range(len(classes), num_classes)]
-                   )[:num_classes]
-        palette = (palette + extra[len(palette):])[:num_classes]
-    return dict(classes=classes, palette=palette, source=source)
 
 
 def background_ids(classes: Sequence[str]) -> List[int]:

@@ -1,5 +1,5 @@
 # A tiny BiSeNet-shaped segmentor holding many attention block types, for the
-# tests of tools/visualize_attention.py, get_flops.py and benchmark.py:
+# tests of tools/analysis_tools/visualize_attention.py, get_flops.py and benchmark.py:
 # SE, CBAM (channel + spatial), pixel attention and SAR as plugins of the
 # context ResNet-18 (8 base channels), ARMs and the FFM in the FFMNeck, and
 # the Fully Attentional block in an FLAHead.

@@ -1,6 +1,6 @@
 # A tiny Semantic FPN whose top-down merges are iAFF blocks (each holding an
 # AFF and MS-CAMs), on a ResNet-18 with 8 base channels, for the tests of
-# tools/visualize_attention.py.
+# tools/analysis_tools/visualize_attention.py.
 _base_ = './_tiny_segmentor_.py'
 model = dict(
     backbone=dict(_base_.tiny_resnet, type='ResNetV1c', out_indices=(0, 1, 2, 3)),

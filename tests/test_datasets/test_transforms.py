@@ -1,7 +1,7 @@
 """Unit tests of the checked loading transforms (mmseg_attn/datasets/transforms.py).
 
 End-to-end scenarios (datasets built from our base configs, skip mode,
-tools/check_dataset.py) are in tests/test_reliability/test_bad_data.py.
+tools/analysis_tools/check_dataset.py) are in tests/test_reliability/test_bad_data.py.
 """
 import pickle
 

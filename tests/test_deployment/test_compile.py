@@ -17,9 +17,8 @@ from mmseg.registry import MODELS
 
 import mmseg_attn.models.layers as layers
 from mmseg_attn.utils.torch_compat import torch_version
+from tests.families import tiny_segmentor
 from tests.utils import REPO_ROOT, toy_config
-
-from .conftest import tiny_segmentor
 
 # arguments besides in_channels (small widths)
 BLOCK_ARGS = {

@@ -22,8 +22,7 @@ from mmseg_attn.deployment import (
     verify_onnx,
 )
 from mmseg_attn.utils.torch_compat import ONNX_DYNAMO_EXPORT
-
-from .conftest import FAMILIES, tiny_segmentor
+from tests.families import FAMILIES, tiny_segmentor
 
 SHAPE = (64, 96)
 # not a multiple of 32 (nor of 8) in either axis

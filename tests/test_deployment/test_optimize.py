@@ -8,8 +8,7 @@ import torch.nn as nn
 from mmcv.cnn import ConvModule
 
 from mmseg_attn.deployment import fuse_conv_bn, optimize_for_inference
-
-from .conftest import FAMILIES, tiny_segmentor
+from tests.families import FAMILIES, tiny_segmentor
 
 
 def _bn_count(model):

@@ -61,7 +61,7 @@ def test_wheel_holds_the_mim_folder(wheel):
         expected = {'model-index.yml'}
         expected |= {osp.join('configs', p) for p in _tree(osp.join(REPO_ROOT, 'configs'))}
         expected |= {osp.join('tools', p) for p in _tree(osp.join(REPO_ROOT, 'tools'))
-                     if p != 'install.sh'}  # builds a repository's .venv: not installed
+                     if p != 'misc/install.sh'}  # builds a repository's .venv: not installed
         assert mim == expected
         for item in ('model-index.yml', 'configs/bisenet/metafile.yaml', 'tools/train.py',
                      'tools/model_converters/upgrade_checkpoint.py'):
@@ -106,7 +106,7 @@ def test_wheel_alone_runs_mim(wheel, tmp_path):
     installed = osp.join(purelib, 'mmseg_attn', '.mim')
     out = mim('run', 'mmseg_attn', 'make_toy_dataset', 'cityscapes', '--out', 'toy',
               '--num-train', 2, '--num-val', 1, '--size', 64, 64)
-    assert osp.join(installed, 'tools', 'make_toy_dataset.py') in out
+    assert osp.join(installed, 'tools', 'misc', 'make_toy_dataset.py') in out
     assert osp.isfile(cwd / 'toy' / 'toy_dataset.json')
 
     root = cwd / 'toy'

@@ -1,5 +1,5 @@
 """Broken samples stop with a message naming the file and the problem, or are
-skipped and counted; tools/check_dataset.py lists them all.
+skipped and counted; tools/analysis_tools/check_dataset.py lists them all.
 
 Unit tests of the checked loading transforms themselves are in
 tests/test_datasets/test_transforms.py."""
@@ -22,7 +22,7 @@ from mmseg_attn.datasets import (
     reset_skipped_samples,
     skipped_samples,
 )
-from tests.utils import REPO_ROOT
+from tests.utils import REPO_ROOT, load_tool
 
 BASES = {
     'cityscapes': 'configs/_base_/datasets/cityscapes.py',
@@ -135,7 +135,7 @@ def test_bad_sample_stops_naming_file_and_problem(toy, case):
         dataset.prepare_data(1)
     assert path in str(info.value) and problem in str(info.value)
     assert info.value.path == path and problem in info.value.problem
-    assert 'tools/check_dataset.py' in str(info.value)
+    assert 'tools/analysis_tools/check_dataset.py' in str(info.value)
     # the other samples are untouched
     assert dataset.prepare_data(0)['gt_seg_map'].shape == (32, 48)
 
@@ -201,7 +201,7 @@ def test_check_dataset_lists_every_problem_under_python_O(toy):
     expected = [BREAKERS[case](dataset.get_data_info(i)) for i, case in
                 enumerate(['corrupt image', 'label out of range', 'image and label sizes differ'])]
     config = osp.join(REPO_ROOT, BASES['cityscapes'])
-    cmd = [sys.executable, '-O', 'tools/check_dataset.py', config, '--cfg-options',
+    cmd = [sys.executable, '-O', 'tools/analysis_tools/check_dataset.py', config, '--cfg-options',
            f'train_dataloader.dataset.data_root={toy}']
     result = subprocess.run(cmd, cwd=REPO_ROOT, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
                             text=True, timeout=300)
@@ -222,11 +222,7 @@ def test_check_dataset_lists_every_problem_under_python_O(toy):
 
 def test_check_dataset_on_config_with_stock_loaders(toy, capsys):
     """A config with mmseg's own loaders is checked with the checked ones."""
-    import importlib.util
-    spec = importlib.util.spec_from_file_location(
-        'check_dataset', osp.join(REPO_ROOT, 'tools', 'check_dataset.py'))
-    tool = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(tool)
+    tool = load_tool('tools/analysis_tools/check_dataset.py')
     dataset = _dataset('cityscapes', toy)
     broken = [_break_corrupt_label(dataset.get_data_info(2)),
               _break_lossy(dataset.get_data_info(0))]

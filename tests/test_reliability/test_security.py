@@ -8,7 +8,7 @@ The scan reads the source (AST) of ``mmseg_attn/``, ``tools/`` and
 mmengine's generic ``load`` (``.pkl`` and full YAML), ``yaml.load`` without a
 safe loader, and changes of torch's allow-list outside
 ``mmseg_attn/security/allowlist.py``. The one exception is
-:func:`mmseg_attn.security.checkpoint.rewrite_trusted_checkpoint`, reached only
+:func:`mmseg_attn.security.upgrade.rewrite_trusted_checkpoint`, reached only
 through ``tools/model_converters/upgrade_checkpoint.py --trust``.
 
 The behaviour of the loaders (every mmengine scheme, hostile files, config
@@ -24,7 +24,7 @@ from tests.utils import REPO_ROOT
 SCANNED = ('mmseg_attn', 'tools', 'configs')
 
 #: (file, function) allowed to unpickle without weights_only.
-TRUSTED = {('mmseg_attn/security/checkpoint.py', 'rewrite_trusted_checkpoint')}
+TRUSTED = {('mmseg_attn/security/upgrade.py', 'rewrite_trusted_checkpoint')}
 #: (file, function) that unpickle bytes their own parent process pickled (no file, no
 #: user data): a child process of the package receiving its work.
 INTERPROCESS = {('mmseg_attn/analysis/memory.py', '_run_in_child')}

@@ -14,7 +14,7 @@ from mmengine.logging import MessageHub
 from mmengine.model import BaseModel
 from torch import nn
 
-from mmseg_attn.security.checkpoint import pickle_globals
+from mmseg_attn.security.inspection import pickle_globals
 
 DATA = osp.join(osp.dirname(osp.abspath(__file__)), 'data')
 #: A checkpoint written by mmengine's Runner (3 iterations of :class:`TinyModel`

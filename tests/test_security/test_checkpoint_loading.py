@@ -312,7 +312,7 @@ def test_file_replaced_while_loading_is_loaded_again(tmp_path, monkeypatch):
     """The checks and torch.load must see the same file: a checkpoint replaced
     in between (an atomic save of the next one) is checked and loaded again."""
     from mmseg_attn.compat import atomic_write_bytes
-    from mmseg_attn.security import checkpoint as module
+    from mmseg_attn.security import loader as module
     path = _save(dict(meta=dict(iter=1)), tmp_path / 'latest.pth')
     newer = open(_save(dict(meta=dict(iter=2)), tmp_path / 'newer.pth'), 'rb').read()
     checked_load, calls = module._checked_load, []

@@ -1,51 +1,10 @@
-"""Class names, palette and the default Grad-CAM class."""
+"""The default Grad-CAM class: the most frequent foreground class."""
 import numpy as np
 import pytest
-from mmengine.config import Config
 from mmseg.datasets import CityscapesDataset, PascalVOCDataset
 
 import mmseg_attn  # noqa: F401
-from mmseg_attn.visualization import (
-    background_ids,
-    dataset_meta,
-    default_class_id,
-    resolve_class_id,
-)
-
-
-def _cfg(**dataset):
-    return Config(dict(test_dataloader=dict(dataset=dict(type='CityscapesDataset', **dataset))))
-
-
-def test_meta_sources_in_mmseg_order():
-    # the config's dataset type
-    meta = dataset_meta(_cfg(), None, 19)
-    assert meta['source'] == 'config'
-    assert meta['classes'] == list(CityscapesDataset.METAINFO['classes'])
-    assert meta['palette'] == [list(p) for p in CityscapesDataset.METAINFO['palette']]
-    # the checkpoint's dataset_meta comes first
-    ckpt = dict(dataset_meta=dict(classes=('sky', 'car'), palette=[[1, 2, 3], [4, 5, 6]]))
-    meta = dataset_meta(_cfg(), ckpt, 2)
-    assert meta == dict(classes=['sky', 'car'], palette=[[1, 2, 3], [4, 5, 6]],
-                        source='checkpoint')
-    # a metainfo override: a subset of the classes keeps their colours
-    meta = dataset_meta(_cfg(metainfo=dict(classes=('car', 'road'))), None, 2)
-    assert meta['classes'] == ['car', 'road']
-    assert meta['palette'] == [[0, 0, 142], [128, 64, 128]]
-    # a wrapped dataset (RepeatDataset) is looked into
-    cfg = Config(dict(train_dataloader=dict(dataset=dict(
-        type='RepeatDataset', times=2, dataset=dict(type='PascalVOCDataset')))))
-    assert dataset_meta(cfg, None, 21)['classes'] == list(PascalVOCDataset.METAINFO['classes'])
-
-
-def test_meta_without_a_dataset_is_generic():
-    meta = dataset_meta(Config(dict(model=dict())), None, 3)
-    assert meta['source'] == 'generic'
-    assert meta['classes'] == ['class 0', 'class 1', 'class 2']
-    assert len(meta['palette']) == 3
-    with pytest.warns(UserWarning, match='names 19 classes but the model predicts 21'):
-        meta = dataset_meta(_cfg(), None, 21)
-    assert meta['classes'][19:] == ['class 19', 'class 20'] and len(meta['palette']) == 21
+from mmseg_attn.visualization import background_ids, default_class_id, resolve_class_id
 
 
 def test_background_and_default_class():

@@ -1,18 +1,16 @@
-"""Attention figures of a tiny model of each family, and tools/visualize_attention.py."""
-import glob
+"""Attention figures of a tiny model of each family."""
 import json
 import os
 import os.path as osp
-import subprocess
-import sys
 
-import cv2
 import numpy as np
 import pytest
-from PIL import Image
 
-from mmseg_attn.visualization import load_image, load_segmentor, visualize_attention
-from tests.utils import REPO_ROOT
+from mmseg_attn.apis import build_segmentor
+from mmseg_attn.utils.image import load_image
+from mmseg_attn.visualization import visualize_attention
+from tests.pictures import picture as _picture
+from tests.pictures import toy_image as _toy_image
 
 BISENET = 'tests/data/attention_vis_bisenet_tiny.py'
 FPN = 'tests/data/attention_vis_fpn_tiny.py'
@@ -23,39 +21,8 @@ CHART = (480, 240)
 FLA = (640, 480)
 
 
-def _run(*args):
-    cmd = [sys.executable, 'tools/visualize_attention.py', *map(str, args)]
-    env = dict(os.environ, PYTHONWARNINGS='ignore')
-    result = subprocess.run(cmd, cwd=REPO_ROOT, stdout=subprocess.PIPE,
-                            stderr=subprocess.STDOUT, text=True, timeout=600, env=env)
-    assert result.returncode == 0, result.stdout[-6000:]
-    return result.stdout
-
-
-def _toy_image(data_root):
-    images = sorted(glob.glob(osp.join(data_root, 'leftImg8bit', 'val', '*', '*.png')))
-    assert images, data_root
-    return images[0]
-
-
-def _picture(path, min_width=480, size=None, colour=0.01):
-    """Read a PNG; check its size, that it is not blank and has colour (a heatmap)."""
-    assert osp.isfile(path), path
-    with Image.open(path) as png:
-        text = dict(png.text)
-        rgb = np.asarray(png.convert('RGB'))
-    h, w = rgb.shape[:2]
-    if size is not None:
-        assert (w, h) == tuple(size), (path, w, h)
-    assert w >= min_width, (path, w)
-    assert rgb.std() > 20, f'{path} is blank'
-    saturation = rgb.max(-1).astype(int) - rgb.min(-1)
-    assert (saturation > 100).mean() > colour, f'{path} shows no colour'
-    return rgb, text
-
-
 def _analyse(config, image, tmp_path, per_map=False, **kwargs):
-    model = load_segmentor(config)
+    model = build_segmentor(config)
     out_dir = str(tmp_path / osp.basename(config)[:-3])
     index = visualize_attention(model, image, out_dir, chart_size=CHART, fla_size=FLA,
                                 per_map=per_map, **kwargs)
@@ -104,7 +71,7 @@ def test_bisenet_every_block_kind(toy_cityscapes, tmp_path):
     assert text['model'] == 'attention_vis_bisenet_tiny' and text['cam_layer'] == 'neck[0]'
     # the panel shows the prediction in the Cityscapes palette
     top = index['predicted_classes'][0]['class_id']
-    colour = np.array(load_segmentor(BISENET).dataset_meta['palette'][top], np.uint8)
+    colour = np.array(build_segmentor(BISENET).dataset_meta['palette'][top], np.uint8)
     assert (rgb == colour).all(-1).sum() > 100
     for name in ('spatial_maps.png', 'channel_gates.png', 'gradcam_class13.png'):
         _, text = _picture(osp.join(out_dir, name), colour=0.001 if 'channel' in name else 0.01)
@@ -143,41 +110,9 @@ def test_flanet_row_and_column_attention(toy_cityscapes, tmp_path):
 
 
 def test_bad_class_is_named(toy_cityscapes, tmp_path):
-    model = load_segmentor(FCN)
+    model = build_segmentor(FCN)
     image = load_image(_toy_image(toy_cityscapes), (32, 32))
     with pytest.raises(ValueError, match="'spaceship' is not a class.*road, sidewalk"):
         visualize_attention(model, image, str(tmp_path), class_name='spaceship')
     with pytest.raises(ValueError, match=r'class_id must be in \[0, 19\)'):
         visualize_attention(model, image, str(tmp_path), class_id=19)
-
-
-def test_cli_compare_cbam_fcn_with_plain_fcn(toy_cityscapes, tmp_path):
-    """--compare: one side-by-side picture; default class: the commonest foreground one."""
-    img_path = _toy_image(toy_cityscapes)
-    image = cv2.imread(img_path)
-    out_dir = tmp_path / 'vis'
-    out = _run(img_path, FCN_CBAM, '--out-dir', out_dir, '--compare', FCN, '--compare-name',
-               'FCN-R18', '--name', 'FCN-R18 + CBAM', '--overview-only')
-    with open(out_dir / 'attention_maps.json') as f:
-        index = json.load(f)
-    kinds = [(m['type'], m['kind']) for m in index['maps']]
-    assert kinds == [('ChannelAttention', 'channel'), ('SpatialAttention', 'spatial')] * 8
-    assert all(m['file'] is None for m in index['maps'])  # --overview-only
-    shares = {c['class_name']: c['share'] for c in index['predicted_classes']}
-    chosen = index['gradcam']['class_name']
-    # the most frequent predicted class that is not the background ('road')
-    assert chosen == max((n for n in shares if n != 'road'), key=shares.get)
-    _, text = _picture(str(out_dir / 'spatial_maps.png'), min_width=900)
-    assert 'spatial attention' in text['Title'] and text['class_name'] == chosen
-
-    comparison = index['comparison']
-    assert comparison['file'] == 'comparison.png' and comparison['class_name'] == chosen
-    assert [m['name'] for m in comparison['models']] == ['FCN-R18 + CBAM', 'FCN-R18']
-    assert 'comparison.png' in out
-    assert set(os.listdir(out_dir)) == {'attention_maps.json', 'panel.png', 'spatial_maps.png',
-                                        'channel_gates.png', f'gradcam_class'
-                                        f'{index["gradcam"]["class_id"]}.png',
-                                        'comparison.png'}
-    rgb, text = _picture(str(out_dir / 'comparison.png'), min_width=900)
-    assert text['class_name'] == chosen and text['model'] == 'FCN-R18 + CBAM | FCN-R18'
-    assert rgb.shape[0] > 2 * image.shape[0]  # a row per model

@@ -1,30 +1,34 @@
 # Copyright (c) mmseg_attn contributors. All rights reserved.
 """CPU latency of the deployment paths: PyTorch eager, PyTorch fast path, ONNX Runtime.
 
-Default mode: the exported mmseg-variant BiSeNet-R18
-(``configs/bisenet/bisenetv1-mmseg_r18-d32-in1k-pre_4xb4-160k_cityscapes-1024x1024.py``)
-against mmseg's own ``BiSeNetV1`` R-18 in PyTorch eager, at ``1 x 3 x 512 x
-1024``, in one run:
+Default mode: mmseg_attn's BiSeNet-R18 against mmseg's own ``BiSeNetV1``
+R-18 in PyTorch eager, at ``1 x 3 x 512 x 1024``, in one run:
 
 - ``mmseg BiSeNetV1 (eager)``: mmseg's model, BN, ``init_weights()`` then
   random BN statistics (so that folding BN is not a no-op);
-- ``ours (eager)``: our mmseg-variant config with mmseg's weights converted by
-  ``tools/model_converters/bisenetv1_mmseg2attn.py`` (same logits);
-- ``ours (fast path)``: the same after
+- ``ours (eager)``: the mmseg-variant config
+  (``configs/bisenet/bisenetv1-mmseg_r18-d32-in1k-pre_4xb4-160k_cityscapes-1024x1024.py``)
+  with mmseg's weights converted by
+  :func:`mmseg_attn.models.utils.bisenetv1_converter` (the same logits);
+- ``ours (fast path)``: the same model after
   ``optimize_for_inference(fuse_conv_bn=True, channels_last=True)``;
 - ``ours (ONNX Runtime)``: the same exported by
   :func:`mmseg_attn.deployment.export_onnx` and run in ONNX Runtime with all
-  graph optimisations and as many threads as PyTorch.
+  graph optimisations and as many threads as PyTorch;
+- ``ours, paper variant (eager)``: the paper's BiSeNet
+  (``configs/bisenet/bisenet_r18-d32-in1k-pre_4xb4-160k_cityscapes-1024x1024.py``;
+  another model, so its logits are not compared).
 
 Every variant computes ``encode_decode`` (backbone, neck, head and the resize
 of the logits to the input size) without gradients. The variants are timed
-interleaved, in a rotating order (:func:`mmseg_attn.analysis.time_interleaved`);
+interleaved, in a rotating order (:func:`mmseg_attn.analysis.compare`);
 the table gives medians, the ratio of medians to mmseg's eager model, the
 median of the per-round ratios, the relative difference of the logits to
-mmseg's (``max |a - b| / max |b|``), and the FLOP rate of each path against
-the machine's matrix-product peak (:func:`mmseg_attn.analysis.gemm_peak_gflops`,
-same threads): the model's FLOPs over that peak is the lowest latency any
-float32 path can reach here, printed as a ratio under the table.
+mmseg's (``max |a - b| / max |b|``), the parameters of the inference model,
+and the FLOP rate of each path against the machine's matrix-product peak
+(:func:`mmseg_attn.analysis.gemm_peak_gflops`, same threads): the model's
+FLOPs over that peak is the lowest latency any float32 path can reach here,
+printed as a ratio under the table.
 
 ``--configs CFG ...``: the same three paths (eager, fast path, ONNX Runtime)
 for each config (random weights with random BN statistics), one table row per
@@ -37,23 +41,24 @@ Examples::
 """
 import argparse
 import copy
-import importlib.util
 import os.path as osp
 import tempfile
+from typing import Callable, Dict, Tuple
 
 import mmseg
-import numpy as np
 import torch
 
 import mmseg_attn  # noqa: F401  (registration)
-from mmseg_attn.analysis import count_flops, gemm_peak_gflops, time_interleaved
-from mmseg_attn.apis import build_segmentor
-from mmseg_attn.deployment import (
-    create_session,
-    export_onnx,
-    optimize_for_inference,
-    relative_difference,
+from mmseg_attn.analysis import (
+    FLOPS_CONVENTION,
+    compare,
+    count_flops,
+    gemm_peak_gflops,
+    markdown_table,
 )
+from mmseg_attn.apis import build_segmentor
+from mmseg_attn.deployment import OrtSegmentor, export_onnx, optimize_for_inference
+from mmseg_attn.models.utils import bisenetv1_converter
 from mmseg_attn.testing import randomize_norms
 
 REPO_ROOT = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
@@ -61,105 +66,93 @@ MMSEG_CONFIG = osp.join(osp.dirname(mmseg.__file__), '.mim', 'configs', 'bisenet
                         'bisenetv1_r18-d32-in1k-pre_4xb4-160k_cityscapes-1024x1024.py')
 OURS_MMSEG = osp.join(REPO_ROOT, 'configs', 'bisenet',
                       'bisenetv1-mmseg_r18-d32-in1k-pre_4xb4-160k_cityscapes-1024x1024.py')
-CONVERTER = osp.join(REPO_ROOT, 'tools', 'model_converters', 'bisenetv1_mmseg2attn.py')
-TARGETS = {'ours (ONNX Runtime)': 0.5, 'ours (fast path)': 0.6}
+OURS_PAPER = osp.join(REPO_ROOT, 'configs', 'bisenet',
+                      'bisenet_r18-d32-in1k-pre_4xb4-160k_cityscapes-1024x1024.py')
 
 
 def build(config: str, seed: int = 0) -> torch.nn.Module:
+    """A segmentor with initialised weights and random BN statistics (else
+    folding BN is a no-op), in eval mode."""
     torch.manual_seed(seed)
     model = build_segmentor(config)
     model.init_weights()
-    randomize_norms(model, torch.Generator().manual_seed(seed))  # else BN folding is a no-op
+    randomize_norms(model, torch.Generator().manual_seed(seed))
     return model.eval()
 
 
-def converter():
-    spec = importlib.util.spec_from_file_location('bisenetv1_mmseg2attn', CONVERTER)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
-def paths(model: torch.nn.Module, shape, tmpdir: str, threads: int, name: str):
-    """``{label: (fn, output)}`` for eager, fast path and ONNX Runtime of one model."""
+def example(shape: Tuple[int, int]):
     h, w = shape
     x = torch.randn(1, 3, h, w, generator=torch.Generator().manual_seed(1))
-    metas = [dict(img_shape=(h, w), pad_shape=(h, w), ori_shape=(h, w))]
+    return x, [dict(img_shape=(h, w), pad_shape=(h, w), ori_shape=(h, w))]
+
+
+def eager(model: torch.nn.Module, x, metas) -> Callable[[], torch.Tensor]:
+    def run():
+        with torch.no_grad():
+            return model.encode_decode(x, metas)
+    return run
+
+
+def paths(model: torch.nn.Module, shape, tmpdir: str, threads: int,
+          name: str) -> Dict[str, Callable[[], object]]:
+    """``{label: fn}`` for eager, fast path and ONNX Runtime of one model."""
+    x, metas = example(shape)
     fast = optimize_for_inference(copy.deepcopy(model), fuse_conv_bn=True, channels_last=True)
     onnx_file = osp.join(tmpdir, f'{name}.onnx')
     export_onnx(model, onnx_file, shape)
-    session = create_session(onnx_file, threads)
-    feed = {session.get_inputs()[0].name: x.numpy()}
-
-    def eager():
-        with torch.no_grad():
-            return model.encode_decode(x, metas)
-
-    def fast_path():
-        with torch.no_grad():
-            return fast.encode_decode(x, metas)
-
-    def ort():
-        return session.run(None, feed)[0]
-
-    return x, {'eager': eager, 'fast path': fast_path, 'ONNX Runtime': ort}
+    ort = OrtSegmentor(onnx_file, threads)
+    return {'eager': eager(model, x, metas), 'fast path': eager(fast, x, metas),
+            'ONNX Runtime': lambda: ort(x)}
 
 
-def as_numpy(out) -> np.ndarray:
-    return out.float().contiguous().numpy() if isinstance(out, torch.Tensor) else out
+def params_m(model: torch.nn.Module) -> float:
+    return sum(p.numel() for p in model.parameters()) / 1e6
 
 
 def bisenet_comparison(args, tmpdir):
     threads = torch.get_num_threads()
     theirs = build(MMSEG_CONFIG)
     ours = build_segmentor(OURS_MMSEG)
-    state = converter().convert(theirs.state_dict())
-    missing, _ = ours.load_state_dict(state, strict=False)  # auxiliary heads are not built
-    if missing:
-        raise RuntimeError(f'the converted weights miss {missing[:5]}')
+    ours.load_state_dict(bisenetv1_converter(theirs.state_dict()), strict=True)
     ours.eval()
+    paper = build(OURS_PAPER)
     shape = tuple(args.shape)
-    h, w = shape
-    x, ours_fns = paths(ours, shape, tmpdir, threads, 'bisenet_mmseg_r18')
-    metas = [dict(img_shape=(h, w), pad_shape=(h, w), ori_shape=(h, w))]
-
-    def mmseg_eager():
-        with torch.no_grad():
-            return theirs.encode_decode(x, metas)
-
-    fns = {'mmseg BiSeNetV1 (eager)': mmseg_eager}
-    fns.update({f'ours ({k})': v for k, v in ours_fns.items()})
-    reference = as_numpy(mmseg_eager())
-    diffs = {name: relative_difference(as_numpy(fn()), reference) for name, fn in fns.items()}
-    results = time_interleaved(fns, repeats=args.repeat, warmup=args.warmup)
-    base = results['mmseg BiSeNetV1 (eager)']
-    gflops = sum(count_flops(theirs, x)[''].values()) / 1e9  # the resize adds no FLOPs
+    x, metas = example(shape)
+    fns = {'mmseg BiSeNetV1 (eager)': eager(theirs, x, metas)}
+    fns.update({f'ours ({k})': v
+                for k, v in paths(ours, shape, tmpdir, threads, 'bisenet_mmseg_r18').items()})
+    fns['ours, paper variant (eager)'] = eager(paper, x, metas)
+    same_model = [name for name in fns if 'paper' not in name]
+    results = compare({n: fns[n] for n in same_model}, 'mmseg BiSeNetV1 (eager)', args.repeat,
+                      args.warmup, check_outputs=True)
+    # the paper variant is another model: timed interleaved with mmseg's, not compared
+    paper_row = compare({'mmseg BiSeNetV1 (eager)': fns['mmseg BiSeNetV1 (eager)'],
+                         'ours, paper variant (eager)': fns['ours, paper variant (eager)']},
+                        repeats=args.repeat, warmup=args.warmup)
+    results['ours, paper variant (eager)'] = paper_row['ours, paper variant (eager)']
+    gflops = {name: sum(count_flops(model, x)[''].values()) / 1e9
+              for name, model in (('mmseg', theirs), ('paper', paper))}
     peak = gemm_peak_gflops()
-    print(f'BiSeNet-R18 (mmseg variant) vs mmseg BiSeNetV1-R18: input 1x3x{h}x{w}, '
-          f'{threads} threads, {args.repeat} rounds (+{args.warmup} warm-up), torch '
-          f'{torch.__version__}, onnxruntime {_ort_version()}; {gflops:.2f} GFLOPs '
-          '(1 multiply-add = 2 FLOPs)')
-    print('| model | median (ms) | min (ms) | ratio of medians | median of paired ratios | '
-          'rel. diff of logits to mmseg | GFLOP/s (% of GEMM peak) | target |')
-    print('|---|---|---|---|---|---|---|---|')
-    ok = True
+    base = results['mmseg BiSeNetV1 (eager)']
+    print(f'BiSeNet-R18 vs mmseg BiSeNetV1-R18: input 1x3x{shape[0]}x{shape[1]}, {threads} '
+          f'threads, {args.repeat} rounds (+{args.warmup} warm-up), torch {torch.__version__}, '
+          f'onnxruntime {_ort_version()}; {gflops["mmseg"]:.2f} GFLOPs ({FLOPS_CONVENTION})')
+    rows = []
     for name, res in results.items():
-        ratio = res.median_ms / base.median_ms
-        paired = res.ratio_to(base)
-        target = TARGETS.get(name)
-        verdict = '-'
-        if target is not None:
-            passed = ratio <= target and diffs[name] <= 1e-4
-            ok &= passed
-            verdict = f'<= {target}x: {"met" if passed else "NOT met"}'
-        rate = gflops / res.median_ms * 1e3
-        print(f'| {name} | {res.median_ms:.1f} | {res.min_ms:.1f} | {ratio:.3f} | '
-              f'{paired:.3f} | {diffs[name]:.1e} | {rate:.1f} ({rate / peak:.0%}) | {verdict} |')
-    floor = gflops / peak * 1e3
+        model_gflops = gflops['paper' if 'paper' in name else 'mmseg']
+        rate = model_gflops / res.median_ms * 1e3
+        params = params_m(paper if 'paper' in name else theirs)
+        diff = '-' if res.rel_diff is None else f'{res.rel_diff:.1e}'
+        rows.append([name, f'{res.median_ms:.1f}', f'{res.min_ms:.1f}',
+                     f'{res.ratio:.3f}', f'{res.paired:.3f}', diff,
+                     f'{rate:.1f} ({rate / peak:.0%})', f'{params:.2f}'])
+    print(markdown_table(
+        ['model', 'median (ms)', 'min (ms)', 'ratio of medians', 'median of paired ratios',
+         'rel. diff of logits to mmseg', 'GFLOP/s (% of GEMM peak)', 'params (M)'], rows))
+    floor = gflops['mmseg'] / peak * 1e3
     print(f'GEMM peak here ({threads} threads, float32): {peak:.1f} GFLOP/s, so no float32 path '
-          f'runs these {gflops:.2f} GFLOPs in less than {floor:.1f} ms = '
+          f'runs these {gflops["mmseg"]:.2f} GFLOPs in less than {floor:.1f} ms = '
           f'{floor / base.median_ms:.3f}x of mmseg\'s eager median')
-    return ok
 
 
 def family_table(args, tmpdir):
@@ -167,26 +160,22 @@ def family_table(args, tmpdir):
     shape = tuple(args.shape)
     print(f'input 1x3x{shape[0]}x{shape[1]}, {threads} threads, {args.repeat} rounds '
           f'(+{args.warmup} warm-up), torch {torch.__version__}, onnxruntime {_ort_version()}')
-    print('| config | eager median (ms) | fast path / eager | ONNX Runtime / eager | '
-          'rel. diff fast path | rel. diff ONNX Runtime |')
-    print('|---|---|---|---|---|---|')
+    header = ['config', 'eager median (ms)', 'fast path / eager', 'ONNX Runtime / eager',
+              'rel. diff fast path', 'rel. diff ONNX Runtime']
+    rows = []
     for i, config in enumerate(args.configs):
         name = osp.splitext(osp.basename(config))[0]
         try:
-            model = build(config)
-            _, fns = paths(model, shape, tmpdir, threads, f'model{i}')
+            res = compare(paths(build(config), shape, tmpdir, threads, f'model{i}'), 'eager',
+                          args.repeat, args.warmup, check_outputs=True)
         except Exception as exc:  # report and go on with the next config
-            print(f'| {name} | failed: {type(exc).__name__}: {str(exc).splitlines()[0]} |||||')
+            rows.append([name, f'failed: {type(exc).__name__}: {str(exc).splitlines()[0]}',
+                         '', '', '', ''])
             continue
-        reference = as_numpy(fns['eager']())
-        diffs = {k: relative_difference(as_numpy(fn()), reference) for k, fn in fns.items()}
-        res = time_interleaved(fns, repeats=args.repeat, warmup=args.warmup)
-        eager = res['eager']
-        print(f'| {name} | {eager.median_ms:.1f} | '
-              f'{res["fast path"].median_ms / eager.median_ms:.3f} | '
-              f'{res["ONNX Runtime"].median_ms / eager.median_ms:.3f} | '
-              f'{diffs["fast path"]:.1e} | {diffs["ONNX Runtime"]:.1e} |', flush=True)
-        del model, fns
+        rows.append([name, f'{res["eager"].median_ms:.1f}', f'{res["fast path"].ratio:.3f}',
+                     f'{res["ONNX Runtime"].ratio:.3f}', f'{res["fast path"].rel_diff:.1e}',
+                     f'{res["ONNX Runtime"].rel_diff:.1e}'])
+    print(markdown_table(header, rows))
 
 
 def _ort_version() -> str:
@@ -194,7 +183,7 @@ def _ort_version() -> str:
     return onnxruntime.__version__
 
 
-def main():
+def main(argv=None):
     parser = argparse.ArgumentParser(description='CPU latency of eager, fast path and ONNX '
                                      'Runtime inference')
     parser.add_argument('--configs', nargs='+', help='time these configs instead of the '
@@ -203,14 +192,15 @@ def main():
     parser.add_argument('--repeat', type=int, default=10, help='timed rounds')
     parser.add_argument('--warmup', type=int, default=2, help='untimed rounds')
     parser.add_argument('--threads', type=int, default=None, help='CPU threads')
-    args = parser.parse_args()
+    args = parser.parse_args(argv)
     if args.threads:
         torch.set_num_threads(args.threads)
     with tempfile.TemporaryDirectory() as tmpdir:
         if args.configs:
             family_table(args, tmpdir)
-            return 0
-        return 0 if bisenet_comparison(args, tmpdir) else 1
+        else:
+            bisenet_comparison(args, tmpdir)
+    return 0
 
 
 if __name__ == '__main__':

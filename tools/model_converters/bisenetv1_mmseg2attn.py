@@ -3,120 +3,32 @@
 mmseg keeps BiSeNetV1 in one backbone (``backbone.context_path.*``,
 ``backbone.spatial_path.*``, ``backbone.ffm.*``); mmseg_attn splits it into
 ``BiSeNetBackbone`` (spatial path + context backbone), ``FFMNeck`` (ARMs,
-global context, FFM) and ``BiSeNetHead``. The converted checkpoint loads into
+global context, FFM) and ``BiSeNetHead``
+(:func:`mmseg_attn.models.utils.bisenetv1_converter`). The converted
+checkpoint loads into
 ``configs/bisenet/bisenetv1-mmseg_r18-d32-in1k-pre_4xb4-160k_cityscapes-1024x1024.py``
 (or any config of the mmseg variant with the same context backbone).
 
 Example::
 
     python tools/model_converters/bisenetv1_mmseg2attn.py \\
-        bisenetv1_r18-d32_in1k-pre_4x4_1024x1024_160k_cityscapes.pth \\
+        https://download.openmmlab.com/mmsegmentation/v0.5/bisenetv1/<...>.pth \\
         bisenet_mmseg_r18_cityscapes.pth
 """
 import argparse
 import os.path as osp
-from collections import OrderedDict
-from typing import Dict, List, Mapping, Tuple
+from typing import Mapping
 
 import torch
+from mmengine.runner import CheckpointLoader
 
-# (source prefix, target prefix), first match wins.
-KEY_MAP: Tuple[Tuple[str, str], ...] = (
-    ('backbone.context_path.backbone.', 'backbone.context_backbone.'),
-    ('backbone.context_path.gap_conv.1.', 'neck.global_conv.'),
-    ('backbone.context_path.arm16.', 'neck.arm16.'),
-    ('backbone.context_path.arm32.', 'neck.arm32.'),
-    ('backbone.context_path.conv_head32.', 'neck.conv_head32.'),
-    ('backbone.context_path.conv_head16.', 'neck.conv_head16.'),
-    ('backbone.spatial_path.', 'backbone.spatial_path.'),
-    ('backbone.ffm.', 'neck.ffm.'),
-    ('decode_head.', 'decode_head.'),
-    ('auxiliary_head.', 'auxiliary_head.'),
-)
-
-# Parts every BiSeNetV1 segmentor checkpoint has.
-REQUIRED_PREFIXES: Tuple[str, ...] = tuple(src for src, _ in KEY_MAP[:8]) + ('decode_head.', )
-
-# mmseg head parts that mmseg_attn's BiSeNetHead has no counterpart for.
-UNSUPPORTED_PREFIXES: Tuple[str, ...] = ('decode_head.conv_cat.', )
+import mmseg_attn  # noqa: F401  (secure checkpoint loading)
+from mmseg_attn.models.utils import bisenetv1_converter
+from mmseg_attn.security import atomic_open, load_checkpoint_file
 
 
-def _top_prefixes(keys: List[str], depth: int = 3, limit: int = 8) -> List[str]:
-    """The distinct leading ``depth`` name parts of ``keys`` (for messages)."""
-    seen: List[str] = []
-    for key in keys:
-        prefix = '.'.join(key.split('.')[:depth])
-        if prefix not in seen:
-            seen.append(prefix)
-    return seen[:limit] + (['...'] if len(seen) > limit else [])
-
-
-def convert(state_dict: Mapping[str, torch.Tensor]) -> 'OrderedDict[str, torch.Tensor]':
-    """Map the state dict of an mmseg ``BiSeNetV1`` segmentor to mmseg_attn.
-
-    Args:
-        state_dict (Mapping[str, Tensor]): The ``state_dict`` of mmseg's
-            ``EncoderDecoder`` with a ``BiSeNetV1`` backbone (a ``module.``
-            prefix of a wrapped model is removed).
-
-    Returns:
-        OrderedDict[str, Tensor]: The state dict of mmseg_attn's
-        ``EncoderDecoder`` with ``BiSeNetBackbone``, ``FFMNeck`` and
-        ``BiSeNetHead`` (same tensors, new names).
-
-    Raises:
-        ValueError: If the checkpoint is not one of mmseg's BiSeNetV1 (the
-            message says which parts were expected and which were found).
-    """
-    if not isinstance(state_dict, Mapping) or not state_dict:
-        raise ValueError('expected a non-empty state dict of mmseg\'s BiSeNetV1 segmentor, '
-                         f'got {type(state_dict).__name__}')
-    keys = list(state_dict)
-    if all(k.startswith('module.') for k in keys):
-        keys = [k[len('module.'):] for k in keys]
-        state_dict = OrderedDict(zip(keys, state_dict.values()))
-
-    missing = [p for p in REQUIRED_PREFIXES if not any(k.startswith(p) for k in keys)]
-    if missing:
-        hint = ''
-        if any(k.startswith(('backbone.context_backbone.', 'neck.ffm.')) for k in keys):
-            hint = ' (it looks already converted to the mmseg_attn layout)'
-        raise ValueError(
-            'not a checkpoint of mmseg\'s BiSeNetV1 segmentor' + hint + ': expected keys '
-            f'under {list(REQUIRED_PREFIXES)}, but none under {missing}; '
-            f'found keys under {_top_prefixes(keys)}')
-    unsupported = [k for k in keys if k.startswith(UNSUPPORTED_PREFIXES)]
-    if unsupported:
-        raise ValueError('the decode head of this checkpoint uses concat_input=True, which '
-                         'BiSeNetHead does not have; found ' + ', '.join(unsupported[:4]))
-
-    converted: OrderedDict[str, torch.Tensor] = OrderedDict()
-    unknown: List[str] = []
-    for key, value in state_dict.items():
-        for src, dst in KEY_MAP:
-            if key.startswith(src):
-                converted[dst + key[len(src):]] = value
-                break
-        else:
-            unknown.append(key)
-    if unknown:
-        raise ValueError(
-            'found keys that mmseg\'s BiSeNetV1 segmentor does not have (expected only keys '
-            f'under {[src for src, _ in KEY_MAP]}): {unknown[:8]}'
-            + (' ...' if len(unknown) > 8 else ''))
-    return converted
-
-
-def load_state_dict(src: str) -> Tuple[Dict[str, torch.Tensor], dict]:
-    """Load a checkpoint file or URL securely and return ``(state_dict, meta)``.
-
-    Importing :mod:`mmseg_attn` makes every mmengine checkpoint load use
-    ``weights_only=True``: a checkpoint is data and must not run code.
-    """
-    from mmengine.runner import CheckpointLoader
-
-    import mmseg_attn  # noqa: F401  (secure checkpoint loading)
-    from mmseg_attn.compat import load_checkpoint_file
+def load_state_dict(src: str):
+    """``(state_dict, meta)`` of a checkpoint file or URL, loaded securely."""
     if osp.isfile(osp.expanduser(src)):
         checkpoint = load_checkpoint_file(src, map_location='cpu')
     else:
@@ -135,13 +47,14 @@ def main():
     args = parser.parse_args()
 
     state_dict, src_meta = load_state_dict(args.src)
-    converted = convert(state_dict)
+    converted = bisenetv1_converter(state_dict)
     meta = dict(converted_from='mmseg BiSeNetV1', source=osp.basename(args.src))
     # class names and palette, so that mmseg's init_model / inferencer find them
     for key in ('dataset_meta', 'CLASSES', 'PALETTE'):
         if key in src_meta:
             meta[key] = src_meta[key]
-    torch.save(dict(state_dict=converted, meta=meta), args.dst)
+    with atomic_open(args.dst) as f:
+        torch.save(dict(state_dict=converted, meta=meta), f)
     print(f'converted {len(converted)} tensors from {args.src} to {args.dst}')
 
 

@@ -12,6 +12,8 @@ from mmengine.hooks import Hook
 from mmengine.model import is_model_wrapper
 from mmseg.registry import HOOKS
 
+from mmseg_attn.visualization import analyze, attention_figures, model_name
+
 __all__ = ['AttentionVisualizationHook']
 
 
@@ -109,8 +111,6 @@ class AttentionVisualizationHook(Hook):
         dataset = self._dataset(runner)
         if dataset is None:
             return 0
-        from mmseg_attn.visualization import analyze, attention_figures, model_name
-
         model = runner.model.module if is_model_wrapper(runner.model) else runner.model
         metainfo = getattr(dataset, 'metainfo', {}) or {}
         meta = None

@@ -97,7 +97,7 @@ class FiniteLossHook(Hook):
                    'learning rate too high for the batch size, a label outside the class range '
                    'of the loss, or a corrupt input; lower the learning rate, add gradient '
                    'clipping (optim_wrapper.clip_grad) or check the data with '
-                   'tools/check_dataset.py, then resume.')
+                   'tools/analysis_tools/check_dataset.py, then resume.')
         runner.logger.error(message)
         raise NonFiniteLossError(message)
 

@@ -1,6 +1,5 @@
 # Copyright (c) mmseg_attn contributors. All rights reserved.
 """Fully Attentional block of FLANet (Song et al., AAAI 2022, arXiv 2112.04108)."""
-import warnings
 from typing import Callable, Optional, Tuple
 
 import torch
@@ -11,26 +10,23 @@ from mmengine.model import BaseModule
 from mmseg.registry import MODELS
 from mmseg.utils import OptConfigType, OptMultiConfig
 from torch import Tensor
-from torch.autograd.function import once_differentiable
 
-from mmseg_attn.utils.torch_compat import (
-    autocast_dtype,
-    cpu_flash_dtypes,
-    cuda_sdpa_checks,
-    is_compiling,
+from mmseg_attn.utils.torch_compat import cpu_flash_dtypes
+
+from .fla_kernels import (
+    SharedKeyAttention,
+    compute_dtype,
+    cuda_unsupported,
+    fused_unsupported,
+    head_dim_padding,
+    shared_key,
+    sparing_backward_applies,
+    unit_last_stride,
 )
-
 from .utils import check_channels, check_choice, check_input, check_int
 
 __all__ = ['AttentionProbe', 'FullyAttentionalBlock']
 
-#: dtypes whose CUDA attention kernels want the head dim a multiple of 8
-#: (the others, float32, of 4).
-_HALF_DTYPES = (torch.float16, torch.bfloat16)
-#: dtypes whose CPU backward is :class:`_SharedKeyAttention`'s (measured).
-_SPARING_BACKWARD_DTYPES = (torch.float32, torch.float64)
-#: Bytes of ``C x C`` attention per chunk of that backward (it holds two).
-_BACKWARD_CHUNK_BYTES = 4 << 20
 
 
 class AttentionProbe(nn.Module):
@@ -91,11 +87,13 @@ class FullyAttentionalBlock(BaseModule):
     - ``'fused'``: :func:`torch.nn.functional.scaled_dot_product_attention`
       on fused kernels that never hold the ``C x C`` energies, in forward
       and backward: flash attention on the CPU (float32, float64,
-      bfloat16, float16); flash, memory-efficient or cuDNN attention on
-      CUDA (the head dim is zero-padded to a multiple of 4, or 8 in half
-      precision, for the memory-efficient kernel: exact, zeros add nothing
-      to the energies and the padded output columns are cut off). Raises a
-      ValueError naming the reason when no fused kernel applies.
+      bfloat16, and float16 where torch has it: see
+      :func:`~mmseg_attn.utils.torch_compat.cpu_flash_dtypes`); flash,
+      memory-efficient or cuDNN attention on CUDA (the head dim is
+      zero-padded to a multiple of 4, or 8 in half precision, for the
+      memory-efficient kernel: exact, zeros add nothing to the energies and
+      the padded output columns are cut off). Raises a ValueError naming
+      the reason when no fused kernel applies.
     - ``'chunked'``: explicit energies, ``chunk_size`` rows/columns at a
       time, softmax in place when no gradient is recorded.
     - ``'math'``: the explicit formula, all energies at once.
@@ -113,12 +111,9 @@ class FullyAttentionalBlock(BaseModule):
     Around the kernel, memory stays near the input size: the column slices
     are copied one channel at a time (a transpose per channel), the branch
     outputs go one after the other into a single buffer in the input's
-    layout, which the conv reads as it is. At ``(2, 512, 64, 128)`` on the CPU
-    (2 threads, ``tools/benchmark_blocks.py``, several runs) this measured,
-    against the reference formulation with the batch fixed: inference peak
-    0.11x, training peak 0.35x, inference time 0.55-0.64x, training time
-    0.72-0.92x (0.75x with the input's gradient). The 3x3 conv, common to
-    both, is half of the inference time; see ``docs/blocks.md``.
+    layout, which the conv reads as it is. Its measured speed and memory
+    against the reference formulation are in ``docs/blocks.md``; the kernels
+    are in :mod:`.fla_kernels`. An ONNX export writes the explicit formula.
 
     The attention maps are formed only when asked for:
     :meth:`attention_maps` computes them, and the forward passes them to
@@ -283,25 +278,25 @@ class FullyAttentionalBlock(BaseModule):
 
     def _attend_fused(self, feat: Tensor, prior: Tensor, strict: bool = True) -> Tensor:
         length, k = feat.shape[1], feat.shape[3]
-        dtype = _compute_dtype(feat, prior)
-        reason = _fused_unsupported(feat.device, dtype)
+        dtype = compute_dtype(feat, prior)
+        reason = fused_unsupported(feat.device, dtype)
         if reason is None:
             # the kernels want the last dim of q, k, v contiguous (else the
             # dispatcher silently takes the math path) and k with v's heads
-            pad = _head_dim_padding(feat.device, dtype, k)
-            query = F.pad(feat.to(dtype), (0, pad)) if pad else _unit_last_stride(feat, dtype)
+            pad = head_dim_padding(feat.device, dtype, k)
+            query = F.pad(feat.to(dtype), (0, pad)) if pad else unit_last_stride(feat, dtype)
             prior = prior.to(dtype)
             if feat.device.type == 'cuda':
-                reason = _cuda_unsupported(query, _shared_key(prior, length, pad))
+                reason = cuda_unsupported(query, shared_key(prior, length, pad))
         if reason is not None:
             if strict:
                 raise ValueError(f"{type(self).__name__}(impl='fused'): no fused attention "
                                  f'kernel applies: {reason}; use impl=\'auto\' or '
                                  '\'chunked\' there')
             return self._attend_chunked(feat, prior)
-        if self.impl == 'auto' and _sparing_backward_applies(query, prior):
-            return _SharedKeyAttention.apply(query, prior, self.chunk_size)
-        key = _shared_key(prior, length, pad)
+        if self.impl == 'auto' and sparing_backward_applies(query, prior):
+            return SharedKeyAttention.apply(query, prior, self.chunk_size)
+        key = shared_key(prior, length, pad)
         out = F.scaled_dot_product_attention(query, key, query, scale=1.0)
         return out[..., :k] if pad else out
 
@@ -341,158 +336,3 @@ class FullyAttentionalBlock(BaseModule):
         # mmseg's Bottleneck add to a plugin's output in place, so hand them a
         # copy whenever a graph is being recorded.
         return out.clone() if out.requires_grad else out
-
-
-class _SharedKeyAttention(torch.autograd.Function):
-    """``softmax(Q P) Q`` of one FLA branch on the CPU, with a sparing backward.
-
-    ``Q`` are ``(N, L, C, K)`` slices (queries and values, last stride 1),
-    ``P`` the ``(N, K, C)`` priors: one key matrix shared by the ``L``
-    slices of an image. The forward is PyTorch's flash kernel. Its backward
-    forms the gradients of the queries, keys and values of every slice (five
-    products per slice) and then sums the ``L`` key gradients. This backward
-    recomputes the attention ``chunk`` slices at a time (None: those of
-    ``_BACKWARD_CHUNK_BYTES``) and forms only the
-    gradients asked for, with ``A = softmax(Q P)`` and
-    ``dE = A * (dA - rowsum(dA * A))``:
-
-    - the priors': ``dA = dO Q^T`` and ``dP += Q^T dE``, summed over the
-      slices by the product itself: three products per slice with the
-      recomputed energies;
-    - the slices' (queries and values alike): ``dQ = dE P^T + A^T dO``, two
-      more.
-
-    Its workspace is two ``chunk x C x C`` buffers, whatever the map size.
-    """
-
-    @staticmethod
-    def forward(ctx, query: Tensor, prior: Tensor, chunk: Optional[int]) -> Tensor:
-        c = query.shape[2]
-        ctx.save_for_backward(query, prior)
-        ctx.chunk = chunk or max(1, _BACKWARD_CHUNK_BYTES // (c * c * query.element_size()))
-        return F.scaled_dot_product_attention(
-            query, _shared_key(prior, query.shape[1]), query, scale=1.0)
-
-    @staticmethod
-    @once_differentiable
-    def backward(ctx, grad_out: Tensor) -> Tuple[Optional[Tensor], Optional[Tensor], None]:
-        query, prior = ctx.saved_tensors
-        n, length, c, k = query.shape
-        step = min(ctx.chunk, length)
-        grad_out = _unit_last_stride(grad_out, query.dtype)
-        grad_query = torch.empty_like(query) if ctx.needs_input_grad[0] else None
-        grad_prior = torch.zeros_like(prior) if ctx.needs_input_grad[1] else None
-        q_buf, dq_buf = query.new_empty(step, c, k), query.new_empty(step, c, k)
-        attn_buf, grad_buf = query.new_empty(step, c, c), query.new_empty(step, c, c)
-        for i in range(n):
-            for start in range(0, length, step):
-                stop = min(start + step, length)
-                rows = stop - start
-                q, dq = q_buf[:rows], dq_buf[:rows]
-                attn, grad = attn_buf[:rows], grad_buf[:rows]
-                dout = grad_out[i, start:stop]
-                q.copy_(query[i, start:stop])
-                # A = softmax(Q P); dA = dO V^T; dE = softmax'(dA), each
-                # softmax over whole rows, in place
-                torch.matmul(q, prior[i], out=attn)
-                torch.ops.aten._softmax.out(attn, -1, False, out=attn)
-                torch.matmul(dout, q.transpose(1, 2), out=grad)
-                torch.ops.aten._softmax_backward_data.out(
-                    grad, attn, -1, attn.dtype, grad_input=grad)
-                if grad_prior is not None:  # dP += Q^T dE over the chunk
-                    grad_prior[i].addmm_(q.view(rows * c, k).t(), grad.view(rows * c, c))
-                if grad_query is not None:  # dQ = dE P^T + A^T dO
-                    torch.matmul(grad, prior[i].t(), out=dq)
-                    dq.baddbmm_(attn.transpose(1, 2), dout)
-                    grad_query[i, start:stop] = dq
-        return grad_query, grad_prior, None
-
-
-def _shared_key(prior: Tensor, heads: int, pad: int = 0) -> Tensor:
-    """The priors ``(N, K, C)`` as keys ``(N, heads, C, K + pad)``, last
-    stride 1, expanded over the heads (never copied per head)."""
-    key = prior.transpose(1, 2)
-    key = F.pad(key, (0, pad)) if pad else key.contiguous()
-    n, c, k = key.shape
-    return key.unsqueeze(1).expand(n, heads, c, k)
-
-
-def _unit_last_stride(slices: Tensor, dtype: torch.dtype) -> Tensor:
-    """``slices`` ``(N, L, C, K)`` in ``dtype`` with last stride 1.
-
-    A copy is made in ``(N, C, L, K)`` order: for the columns of an NCHW map
-    one transpose per channel, far cheaper than gathering the ``(C, K)``
-    slices across channels.
-    """
-    if slices.dtype == dtype and slices.stride(-1) == 1:
-        return slices
-    return slices.transpose(1, 2).to(dtype).contiguous().transpose(1, 2)
-
-
-def _sparing_backward_applies(query: Tensor, prior: Tensor) -> bool:
-    """Whether :class:`_SharedKeyAttention` computes this branch (a CPU
-    float32/float64 graph being recorded, head dim not padded; not while
-    compiled or traced for export, which see the flash kernel)."""
-    return (query.device.type == 'cpu' and query.dtype in _SPARING_BACKWARD_DTYPES
-            and query.dtype == prior.dtype and query.shape[-1] == prior.shape[1]
-            and torch.is_grad_enabled()
-            and (query.requires_grad or prior.requires_grad)
-            and not is_compiling() and not torch.jit.is_tracing())
-
-
-def _compute_dtype(feat: Tensor, prior: Tensor) -> torch.dtype:
-    """The dtype the attention runs in: autocast's for float32 inputs."""
-    cast = autocast_dtype(feat.device.type) if feat.dtype == torch.float32 else None
-    if cast is not None:
-        return cast
-    # (torch 2.1's compiler cannot trace promote_types; the dtypes agree but
-    # where a caller mixes them)
-    return feat.dtype if feat.dtype == prior.dtype else torch.promote_types(feat.dtype,
-                                                                             prior.dtype)
-
-
-def _fused_unsupported(device: torch.device, dtype: torch.dtype) -> Optional[str]:
-    """Why no fused kernel can apply to ``device`` and ``dtype``, or None."""
-    if device.type == 'cpu':
-        if dtype not in cpu_flash_dtypes():
-            return (f'torch {torch.__version__} has a fused CPU kernel for '
-                    f'{_names(cpu_flash_dtypes())}, not for {dtype}')
-        # (the flag does not trace; compiled graphs leave the choice to torch)
-        if not is_compiling() and not torch.backends.cuda.flash_sdp_enabled():
-            return ('the flash kernel is switched off (torch.backends.cuda.enable_flash_sdp, '
-                    'or torch.nn.attention.sdpa_kernel without FLASH_ATTENTION)')
-        return None
-    if device.type == 'cuda':
-        return None  # decided on the actual tensors
-    return f'PyTorch has no fused attention kernel for device type {device.type!r}'
-
-
-def _head_dim_padding(device: torch.device, dtype: torch.dtype, head_dim: int) -> int:
-    """Zeros to append to the head dim for CUDA's memory-efficient kernel."""
-    if device.type != 'cuda':
-        return 0
-    multiple = 8 if dtype in _HALF_DTYPES else 4
-    return -head_dim % multiple
-
-
-def _cuda_unsupported(query: Tensor, key: Tensor) -> Optional[str]:
-    """Why none of CUDA's fused kernels takes ``query``/``key``, or None."""
-    asked = None if is_compiling() else cuda_sdpa_checks(query, key)
-    if asked is None:
-        # the compiler picks the kernel (the checks do not trace), or this
-        # torch (< 2.3) cannot tell in advance: the choice is torch's
-        return None
-    params, checks = asked
-    if any(check(params, False) for check in checks):
-        return None
-    with warnings.catch_warnings(record=True) as caught:
-        warnings.simplefilter('always')
-        for check in checks:
-            check(params, True)
-    reasons = '; '.join(str(w.message).strip() for w in caught)
-    return (f'flash, memory-efficient and cuDNN attention all decline dtype {query.dtype}, '
-            f'head dim {query.shape[-1]}: {reasons or "see torch.backends.cuda.can_use_*"}')
-
-
-def _names(dtypes) -> str:
-    return ', '.join(str(d).replace('torch.', '') for d in dtypes)

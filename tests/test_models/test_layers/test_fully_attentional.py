@@ -5,7 +5,7 @@ from unittest import mock
 import pytest
 import torch
 
-from mmseg_attn.models.layers import FullyAttentionalBlock, fully_attentional
+from mmseg_attn.models.layers import FullyAttentionalBlock, fla_kernels, fully_attentional
 from mmseg_attn.models.layers.fully_attentional import AttentionProbe
 from mmseg_attn.testing.fla import FLA_KEY_MAP, FLAReference, translate_keys
 from mmseg_attn.utils.torch_compat import ONNX_DYNAMO_EXPORT, sdpa_backends
@@ -166,7 +166,7 @@ def test_fla_default_float32_cpu_path_is_fused():
     def train():
         with sdpa_backends('flash'):
             out = block(x)
-        assert '_SharedKeyAttentionBackward' in _backward_nodes(out)
+        assert 'SharedKeyAttentionBackward' in _backward_nodes(out)
         out.sum().backward()
 
     ops = _ops(train)
@@ -199,7 +199,7 @@ def test_fla_sparing_backward_equals_the_flash_backward(input_grad, chunk_size):
         _, block = _pair(ODD[0], torch.float64, impl, chunk_size=chunk_size)
         inp = x.clone().requires_grad_(input_grad)
         out = block(inp)
-        assert ('_SharedKeyAttentionBackward' in _backward_nodes(out)) == (impl == 'auto')
+        assert ('SharedKeyAttentionBackward' in _backward_nodes(out)) == (impl == 'auto')
         out.square().sum().backward()
         grads[impl] = [p.grad for p in block.parameters()] + ([inp.grad] if input_grad else [])
     assert len(grads['auto']) == len(grads['fused'])
@@ -229,7 +229,7 @@ def test_fla_sparing_backward_gradcheck():
     prior = torch.randn(2, 3, 6, dtype=torch.float64, requires_grad=True)
     for chunk in (1, 2, 5):
         assert torch.autograd.gradcheck(
-            lambda q, p, chunk=chunk: fully_attentional._SharedKeyAttention.apply(q, p, chunk),
+            lambda q, p, chunk=chunk: fla_kernels.SharedKeyAttention.apply(q, p, chunk),
             (query, prior))
 
 
@@ -251,7 +251,7 @@ def test_fla_head_dim_padding_is_exact(training):
     ref.train(training)
     block.train(training)
     x = torch.randn(2, *ODD, dtype=torch.float64)
-    with mock.patch.object(fully_attentional, '_head_dim_padding',
+    with mock.patch.object(fully_attentional, 'head_dim_padding',
                            lambda device, dtype, head_dim: -head_dim % 4) as pad:
         out = block(x)
     assert pad(None, None, 97) == 3 and pad(None, None, 33) == 3

@@ -1,0 +1,3 @@
+from .ckpt_convert import bisenetv1_converter
+
+__all__ = ['bisenetv1_converter']
