@@ -32,7 +32,7 @@ lint: install
 	.venv/bin/ruff check mmseg_attn tools tests configs
 
 test: lint
-	$(PY) -m pytest tests -q -p no:cacheprovider
+	$(PY) -m pytest tests -q -p no:cacheprovider -n 2 --dist worksteal
 
 test-oldest: install-oldest
-	$(OLDEST) -m pytest $(OLDEST_TESTS) -q -p no:cacheprovider
+	$(OLDEST) -m pytest $(OLDEST_TESTS) -q -p no:cacheprovider -n 2 --dist worksteal

@@ -1,7 +1,16 @@
+import os
+
 import pytest
+import torch
 from mmengine.registry import DefaultScope
 
 from mmseg_attn.datasets import make_toy_dataset
+
+if os.environ.get('PYTEST_XDIST_WORKER'):
+    # `make test` runs one pytest worker per core: one thread each (and in the
+    # tools they start), so that the workers do not compete for the cores
+    os.environ['OMP_NUM_THREADS'] = os.environ['MKL_NUM_THREADS'] = '1'
+    torch.set_num_threads(1)
 
 
 @pytest.fixture(autouse=True)

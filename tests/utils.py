@@ -1,4 +1,5 @@
 """Helpers for end-to-end tests that run mmseg's own tools on toy datasets."""
+import glob
 import json
 import os
 import os.path as osp
@@ -21,6 +22,12 @@ _DATASET_TYPES = {
     'ade20k': 'ADE20KDataset',
     'voc': 'PascalVOCDataset',
 }
+
+
+def repo_configs(folder: str) -> Tuple[str, List[str]]:
+    """``configs/<folder>`` of this repository and its config files, sorted."""
+    config_dir = osp.join(REPO_ROOT, 'configs', folder)
+    return config_dir, sorted(glob.glob(osp.join(config_dir, '*.py')))
 
 
 def load_tool(path: str):

@@ -5,21 +5,13 @@
 
 set -x
 
-PARTITION=$1
-JOB_NAME=$2
-SCRIPT=$3
-GPUS=${GPUS:-4}
-GPUS_PER_NODE=${GPUS_PER_NODE:-4}
-CPUS_PER_TASK=${CPUS_PER_TASK:-5}
-SRUN_ARGS=${SRUN_ARGS:-""}
-
 PYTHONPATH="$(dirname $0)/..":$PYTHONPATH \
-srun -p ${PARTITION} \
-    --job-name=${JOB_NAME} \
-    --gres=gpu:${GPUS_PER_NODE} \
-    --ntasks=${GPUS} \
-    --ntasks-per-node=${GPUS_PER_NODE} \
-    --cpus-per-task=${CPUS_PER_TASK} \
+srun -p "$1" \
+    --job-name="$2" \
+    --gres=gpu:${GPUS_PER_NODE:-4} \
+    --ntasks=${GPUS:-4} \
+    --ntasks-per-node=${GPUS_PER_NODE:-4} \
+    --cpus-per-task=${CPUS_PER_TASK:-5} \
     --kill-on-bad-exit=1 \
-    ${SRUN_ARGS} \
-    python -u "tools/$SCRIPT" "${@:4}"
+    ${SRUN_ARGS:-} \
+    python -u "tools/$3" "${@:4}"

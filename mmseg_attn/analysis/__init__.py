@@ -10,29 +10,17 @@ and the comparisons built on them.
 - :mod:`.memory`: :func:`peak_memory` (CUDA allocator peak; CPU resident
   high-water mark) and :func:`peak_memory_in_fresh_process`, the method of
   the benchmark tools' memory figures.
-- :mod:`.compare`: the comparison harness (candidates timed interleaved
+- :mod:`.comparison`: the comparison harness (candidates timed interleaved
   against a baseline, outputs checked); :mod:`.report`: the table writer.
 - :mod:`.block_benchmark`, :mod:`.head_benchmark`, :mod:`.cost_table`: the
   benchmarks of ``tools/analysis_tools/benchmark.py`` and ``get_flops.py``.
 """
-from .compare import Compared, as_array, compare, relative_difference
-from .flops import (
-    FLOPS_CONVENTION,
-    ModuleCost,
-    costs_as_dicts,
-    count_flops,
-    format_cost_table,
-    format_count,
-    module_costs,
-)
-from .memory import ResidentPeak, peak_memory, peak_memory_in_fresh_process
-from .report import markdown_table, value_ratio
-from .timing import TimingResult, gemm_peak_gflops, time_inference, time_interleaved
+from . import comparison, flops, memory, report, timing
+from .comparison import *  # noqa: F401,F403
+from .flops import *  # noqa: F401,F403
+from .memory import *  # noqa: F401,F403
+from .report import *  # noqa: F401,F403
+from .timing import *  # noqa: F401,F403
 
-__all__ = [
-    'Compared', 'FLOPS_CONVENTION', 'ModuleCost', 'ResidentPeak', 'TimingResult', 'as_array',
-    'compare', 'costs_as_dicts', 'count_flops', 'format_cost_table', 'format_count',
-    'gemm_peak_gflops', 'markdown_table', 'module_costs', 'peak_memory',
-    'peak_memory_in_fresh_process', 'relative_difference', 'time_inference', 'time_interleaved',
-    'value_ratio'
-]
+# every public name of the measurement modules; the benchmarks stay in their modules
+__all__ = comparison.__all__ + flops.__all__ + memory.__all__ + report.__all__ + timing.__all__

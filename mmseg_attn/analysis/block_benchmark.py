@@ -10,7 +10,7 @@ reported next to the figures, so both sides compute the same function.
 For each block (a row): the latency of an inference forward (``fwd``:
 ``eval()``, ``no_grad``) and of a training step (``train``: forward and
 backward of ``out.float().square().mean()``), ours and the reference timed
-interleaved (:func:`~.compare.compare`: medians and the median of the paired
+interleaved (:func:`~.comparison.compare`: medians and the median of the paired
 ratios), and the extra peak memory of each, run as the first work of a fresh
 process (:func:`~.memory.peak_memory_in_fresh_process`). Ratios are ours /
 reference: below 1 is better. ``tools/analysis_tools/benchmark.py blocks``
@@ -22,7 +22,7 @@ import torch
 
 from mmseg_attn.testing import block_accepts, make_inputs, make_pair, make_step, pair_step
 
-from .compare import compare
+from .comparison import compare
 from .memory import peak_memory_in_fresh_process
 from .report import markdown_table, value_ratio
 

@@ -5,7 +5,7 @@ Every head gets the same input, by default the 1/8-scale features of a
 512 x 1024 image from a dilated ResNet-101 (``2048 x 64 x 128``), and runs in
 eval mode without gradients: parameters, FLOPs
 (:func:`~.flops.count_flops`), latency (interleaved, ratios to ``FLAHead``;
-:func:`~.compare.compare`) and the peak memory of one forward run first in a
+:func:`~.comparison.compare`) and the peak memory of one forward run first in a
 fresh process. Next to mmseg's heads run ``FLAHead`` with its FLA block on the
 explicit ``impl='chunked'`` path and the official FLANet head transcribed op
 for op (:class:`mmseg_attn.testing.FLAHeadReference`, each image paired with
@@ -21,7 +21,7 @@ from mmseg.utils import register_all_modules
 
 from mmseg_attn.testing import FLAHeadReference
 
-from .compare import compare
+from .comparison import compare
 from .flops import FLOPS_CONVENTION, count_flops
 from .memory import peak_memory_in_fresh_process
 from .report import markdown_table, value_ratio

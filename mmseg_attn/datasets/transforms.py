@@ -44,7 +44,8 @@ __all__ = [
 
 ON_ERROR = ('raise', 'skip')
 
-_HINT = ('List every bad file of a dataset with `python tools/analysis_tools/check_dataset.py CONFIG`; '
+_HINT = ('List every bad file of a dataset with '
+         '`python tools/analysis_tools/check_dataset.py CONFIG`; '
          "on_error='skip' in the loading transforms of a training pipeline skips bad samples.")
 
 _skipped: Dict[str, str] = {}

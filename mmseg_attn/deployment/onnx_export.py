@@ -25,7 +25,7 @@ import torch
 import torch.nn as nn
 from mmengine.config import ConfigDict
 
-from mmseg_attn.analysis.compare import relative_difference
+from mmseg_attn.analysis.comparison import relative_difference
 from mmseg_attn.utils.dataset_meta import config_dataset_meta
 from mmseg_attn.utils.torch_compat import ONNX_DYNAMO_EXPORT, ONNX_TORCHSCRIPT_MAX_OPSET
 from mmseg_attn.version import __version__

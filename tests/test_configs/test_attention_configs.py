@@ -1,6 +1,5 @@
 # Copyright (c) mmseg_attn contributors. All rights reserved.
 """Every config under configs/attention builds its model and trains a step."""
-import glob
 import os.path as osp
 
 import pytest
@@ -13,16 +12,15 @@ from mmseg.utils import register_all_modules
 import mmseg_attn  # noqa: F401  (registration)
 from mmseg_attn.utils import convert_sync_bn_cfg, drop_pretrained_cfg
 from tests.utils import (
-    REPO_ROOT,
     check_metafile,
     pretrained_checkpoints,
+    repo_configs,
     seg_batch,
     toy_config,
     train_and_test,
 )
 
-CONFIG_DIR = osp.join(REPO_ROOT, 'configs', 'attention')
-CONFIGS = sorted(glob.glob(osp.join(CONFIG_DIR, '*.py')))
+CONFIG_DIR, CONFIGS = repo_configs('attention')
 
 register_all_modules()
 

@@ -11,7 +11,6 @@ a 60M-parameter backbone nine times.
 """
 import copy
 import functools
-import glob
 import os.path as osp
 
 import pytest
@@ -26,10 +25,9 @@ import mmseg_attn  # noqa: F401  (registration)
 from mmseg_attn.models.decode_heads import FLAHead
 from mmseg_attn.models.layers import FullyAttentionalBlock
 from mmseg_attn.utils import convert_sync_bn_cfg, drop_pretrained_cfg
-from tests.utils import NUM_CLASSES, REPO_ROOT, config_dataset, seg_batch
+from tests.utils import NUM_CLASSES, config_dataset, repo_configs, seg_batch
 
-CONFIG_DIR = osp.join(REPO_ROOT, 'configs', 'flanet')
-CONFIGS = sorted(glob.glob(osp.join(CONFIG_DIR, '*.py')))
+CONFIG_DIR, CONFIGS = repo_configs('flanet')
 NAMES = [osp.basename(p)[:-3] for p in CONFIGS]
 # one config per backbone runs its full model
 REFERENCE = {

@@ -102,7 +102,7 @@ def test_runner_with_compile_trains_the_demo_model(toy_cityscapes, tmp_path):
     generation: ``aot_eager`` and inductor take minutes on this 2-core CPU
     (measured in docs/deployment.md).
     """
-    config = toy_config(f'{REPO_ROOT}/configs/demo/bisenet_r18_1xb4-400_toy-cityscapes-128x128.py',
+    config = toy_config(f'{REPO_ROOT}/tests/data/demo_tiny.py',
                         toy_cityscapes, tmp_path / 'work', dataset='cityscapes', max_iters=2,
                         crop_size=(64, 64), batch_size=2,
                         cfg_options=dict(compile=dict(backend='eager')))

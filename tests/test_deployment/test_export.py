@@ -103,11 +103,15 @@ def test_metadata(tmp_path):
     proto = onnx.load(file)
     assert proto.opset_import[0].version == 17 or any(
         o.domain in ('', 'ai.onnx') and o.version == 17 for o in proto.opset_import)
-    # a config without a test dataset: no class names, the rest is there
+    # a config with only a training dataset: its class names (as the pictures
+    # take them); without any dataset: no class names, the rest is there
     model = copy.copy(tiny_segmentor('fcn_se_cbam'))
     model.cfg = model.cfg.copy()
     model.cfg.pop('test_dataloader')
     model.cfg.pop('val_dataloader')
+    meta = build_metadata(model)
+    assert json.loads(meta['classes']) == list(CityscapesDataset.METAINFO['classes'])
+    model.cfg.pop('train_dataloader')
     meta = build_metadata(model)
     assert 'classes' not in meta and 'palette' not in meta
     assert json.loads(meta['num_classes']) == 19 and meta['output'] == 'logits'

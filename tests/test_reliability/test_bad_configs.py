@@ -14,7 +14,7 @@ from mmseg_attn.models.layers import build_attention
 from mmseg_attn.models.layers.builder import registered_attention_blocks
 from tests.utils import REPO_ROOT, toy_config
 
-DEMO_CONFIG = 'configs/demo/bisenet_r18_1xb4-400_toy-cityscapes-128x128.py'
+DEMO_CONFIG = 'tests/data/demo_tiny.py'  # the demo at 1/8 of its widths
 TWO_INPUTS = {'AFF', 'iAFF', 'FeatureFusionModule'}
 BLOCKS = registered_attention_blocks()
 

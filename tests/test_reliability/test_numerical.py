@@ -13,7 +13,7 @@ from mmseg_attn.compat import load_checkpoint_file
 from mmseg_attn.models.layers import CBAM, FullyAttentionalBlock
 from tests.utils import last_checkpoint, run_mmseg_tool, toy_config
 
-DEMO_CONFIG = 'configs/demo/bisenet_r18_1xb4-400_toy-cityscapes-128x128.py'
+DEMO_CONFIG = 'tests/data/demo_tiny.py'  # the demo at 1/8 of its widths
 
 
 def test_nan_loss_stops_run_and_keeps_last_good_checkpoint(toy_cityscapes, tmp_path):

@@ -252,7 +252,7 @@ def replace_section(text: str, begin: str, end: str, body: str, name: str) -> st
     return f'{head}{begin}{body}{end}{tail}'
 
 
-def parse_args():
+def parse_args(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.split('\n')[0])
     parser.add_argument('--readme', action='store_true',
                         help='also update the model-zoo section of README.md')
@@ -261,11 +261,11 @@ def parse_args():
     parser.add_argument('--root', default=ROOT, help='repository root')
     parser.add_argument('--blocks-table', action='store_true',
                         help='only print the table of attention blocks')
-    return parser.parse_args()
+    return parser.parse_args(argv)
 
 
-def main() -> int:
-    args = parse_args()
+def main(argv=None) -> int:
+    args = parse_args(argv)
     if args.blocks_table:
         print(blocks_table())
         return 0

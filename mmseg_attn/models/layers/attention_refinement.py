@@ -11,6 +11,7 @@ from mmseg.registry import MODELS
 from mmseg.utils import OptConfigType, OptMultiConfig
 from torch import Tensor
 
+from .base import GatedAttention
 from .cbam import SpatialAttention
 from .utils import build_gate, check_channels, check_input, check_pooled_batch, reduced_channels
 
@@ -131,7 +132,7 @@ class AttentionRefinementModule(BaseModule):
 
 
 @MODELS.register_module()
-class PixelAttention(BaseModule):
+class PixelAttention(GatedAttention):
     """Pixel-wise attention ("Attentionout"), an ARM without pooling.
 
     A variant of the ARM of `BiSeNet <https://arxiv.org/abs/1808.00897>`_
@@ -178,8 +179,7 @@ class PixelAttention(BaseModule):
                  act_cfg: OptConfigType = None,
                  gate_cfg: OptConfigType = dict(type='Sigmoid'),
                  init_cfg: OptMultiConfig = None):
-        super().__init__(init_cfg=init_cfg)
-        self.in_channels = check_channels(in_channels)
+        super().__init__(in_channels, gate_cfg, init_cfg)
         self.residual = residual
         self.conv = ConvModule(
             in_channels,
@@ -188,7 +188,6 @@ class PixelAttention(BaseModule):
             conv_cfg=conv_cfg,
             norm_cfg=norm_cfg,
             act_cfg=act_cfg)
-        self.gate = build_gate(gate_cfg)
 
     def attention_map(self, x: Tensor) -> Tensor:
         """Weights ``a`` of shape ``(N, C, H, W)``."""
@@ -196,13 +195,12 @@ class PixelAttention(BaseModule):
 
     def forward(self, x: Tensor) -> Tensor:
         """Forward function: ``(N, C, H, W) -> (N, C, H, W)``."""
-        check_input(self, x)
-        out = x * self.attention_map(x)
+        out = super().forward(x)
         return x + out if self.residual else out
 
 
 @MODELS.register_module()
-class SpatialAttentionRefinement(BaseModule):
+class SpatialAttentionRefinement(GatedAttention):
     """Spatial Attention Refinement (SAR), a spatial variant of the ARM.
 
     A variant of the ARM of `BiSeNet <https://arxiv.org/abs/1808.00897>`_:
@@ -259,8 +257,7 @@ class SpatialAttentionRefinement(BaseModule):
                  act_cfg: OptConfigType = dict(type='ReLU'),
                  gate_cfg: OptConfigType = dict(type='Sigmoid'),
                  init_cfg: OptMultiConfig = None):
-        super().__init__(init_cfg=init_cfg)
-        self.in_channels = check_channels(in_channels)
+        super().__init__(in_channels, None, init_cfg)  # the gate is the spatial attention's
         self.mid_channels = reduced_channels(in_channels, ratio, divisor, mid_channels)
         self.conv_reduce = ConvModule(
             in_channels,
@@ -284,8 +281,3 @@ class SpatialAttentionRefinement(BaseModule):
     def attention_map(self, x: Tensor) -> Tensor:
         """Spatial weights ``a`` of shape ``(N, 1, H, W)``."""
         return self.spatial_attention.attention_map(self.conv_reduce(x))
-
-    def forward(self, x: Tensor) -> Tensor:
-        """Forward function: ``(N, C, H, W) -> (N, C, H, W)``."""
-        check_input(self, x)
-        return x * self.attention_map(x)

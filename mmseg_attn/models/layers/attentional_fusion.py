@@ -9,10 +9,9 @@ from mmseg.registry import MODELS
 from mmseg.utils import OptConfigType, OptMultiConfig
 from torch import Tensor
 
+from .base import GatedAttention
 from .utils import (
-    build_gate,
     check_channels,
-    check_input,
     check_pair,
     check_pooled_batch,
     pointwise_bottleneck,
@@ -21,7 +20,7 @@ from .utils import (
 
 
 @MODELS.register_module()
-class MSCAM(BaseModule):
+class MSCAM(GatedAttention):
     """Multi-Scale Channel Attention Module (MS-CAM).
 
     This block is the MS-CAM of `Attentional Feature Fusion
@@ -76,8 +75,7 @@ class MSCAM(BaseModule):
                  act_cfg: OptConfigType = dict(type='ReLU'),
                  gate_cfg: OptConfigType = dict(type='Sigmoid'),
                  init_cfg: OptMultiConfig = None):
-        super().__init__(init_cfg=init_cfg)
-        self.in_channels = check_channels(in_channels)
+        super().__init__(in_channels, gate_cfg, init_cfg)
         self.mid_channels = reduced_channels(in_channels, ratio, divisor, mid_channels)
         bottleneck = dict(conv_cfg=conv_cfg, norm_cfg=norm_cfg, act_cfg=act_cfg)
         self.local_att = nn.Sequential(
@@ -85,17 +83,11 @@ class MSCAM(BaseModule):
         self.global_att = nn.Sequential(
             nn.AdaptiveAvgPool2d(1),
             *pointwise_bottleneck(in_channels, self.mid_channels, **bottleneck))
-        self.gate = build_gate(gate_cfg)
 
     def attention_map(self, x: Tensor) -> Tensor:
         """Fusion weights ``M(x)`` of shape ``(N, C, H, W)``."""
         check_pooled_batch(self, x, self.global_att)
         return self.gate(self.local_att(x) + self.global_att(x))
-
-    def forward(self, x: Tensor) -> Tensor:
-        """Forward function: ``(N, C, H, W) -> (N, C, H, W)``."""
-        check_input(self, x)
-        return x * self.attention_map(x)
 
 
 @MODELS.register_module()
@@ -125,39 +117,22 @@ class AFF(BaseModule):
 
     Args:
         in_channels (int): Channels of each input (and the output).
-        ratio (float): Reduction ratio of the MS-CAM(s). Defaults to 4.
-        divisor (int): The reduced width is a multiple of it. Defaults to 1.
-        conv_cfg (dict, optional): Config of the convs. Defaults to None.
-        norm_cfg (dict): Norm config. Defaults to dict(type='BN').
-        act_cfg (dict): Activation config. Defaults to dict(type='ReLU').
-        gate_cfg (dict): Gate activation. Defaults to dict(type='Sigmoid').
         init_cfg (dict | list[dict], optional): Initialization config.
             Defaults to None.
+        **mscam_cfg: The arguments of the MS-CAM(s) (:class:`MSCAM`:
+            ``ratio`` 4, ``divisor``, ``mid_channels``, ``conv_cfg``,
+            ``norm_cfg`` BN, ``act_cfg`` ReLU, ``gate_cfg`` Sigmoid).
     """
 
     _abbr_ = 'aff'
     attention_kind = 'fusion'
     num_inputs = 2
 
-    def __init__(self,
-                 in_channels: int,
-                 ratio: float = 4,
-                 divisor: int = 1,
-                 conv_cfg: OptConfigType = None,
-                 norm_cfg: OptConfigType = dict(type='BN'),
-                 act_cfg: OptConfigType = dict(type='ReLU'),
-                 gate_cfg: OptConfigType = dict(type='Sigmoid'),
-                 init_cfg: OptMultiConfig = None):
+    def __init__(self, in_channels: int, init_cfg: OptMultiConfig = None, **mscam_cfg):
         super().__init__(init_cfg=init_cfg)
         self.in_channels = check_channels(in_channels)
-        self.mscam_cfg = dict(
-            ratio=ratio,
-            divisor=divisor,
-            conv_cfg=conv_cfg,
-            norm_cfg=norm_cfg,
-            act_cfg=act_cfg,
-            gate_cfg=gate_cfg)
-        self.attention = MSCAM(in_channels, **self.mscam_cfg)
+        self.mscam_cfg = mscam_cfg
+        self.attention = MSCAM(in_channels, **mscam_cfg)
 
     @property
     def gate(self) -> nn.Module:
@@ -205,9 +180,8 @@ class iAFF(AFF):  # noqa: N801  (the paper's name)
 
     Args:
         in_channels (int): Channels of each input (and the output).
-        **kwargs: The other arguments of :class:`AFF` (``ratio``,
-            ``divisor``, ``conv_cfg``, ``norm_cfg``, ``act_cfg``,
-            ``gate_cfg``, ``init_cfg``), shared by both rounds.
+        **kwargs: The other arguments of :class:`AFF` (``init_cfg`` and the
+            MS-CAM arguments, shared by both rounds).
     """
 
     _abbr_ = 'iaff'

@@ -11,8 +11,8 @@ from mmseg.registry import MODELS
 from mmseg.utils import OptConfigType, OptMultiConfig
 from torch import Tensor
 
+from .base import GatedAttention
 from .utils import (
-    build_gate,
     check_channels,
     check_choice,
     check_input,
@@ -24,7 +24,7 @@ from .utils import (
 
 
 @MODELS.register_module()
-class ChannelAttention(BaseModule):
+class ChannelAttention(GatedAttention):
     """Channel attention of CBAM.
 
     This block is the channel attention module of `CBAM: Convolutional Block
@@ -82,8 +82,7 @@ class ChannelAttention(BaseModule):
                  act_cfg: OptConfigType = dict(type='ReLU'),
                  gate_cfg: OptConfigType = dict(type='Sigmoid'),
                  init_cfg: OptMultiConfig = None):
-        super().__init__(init_cfg=init_cfg)
-        self.in_channels = check_channels(in_channels)
+        super().__init__(in_channels, gate_cfg, init_cfg)
         self.mid_channels = reduced_channels(in_channels, ratio, divisor, mid_channels)
         if isinstance(pool_types, str) or len(pool_types) == 0:
             raise ValueError('pool_types must be a non-empty sequence of \'avg\' and/or '
@@ -93,7 +92,6 @@ class ChannelAttention(BaseModule):
         self.pool_types = tuple(pool_types)
         self.mlp = nn.Sequential(*pointwise_bottleneck(in_channels, self.mid_channels, bias,
                                                        conv_cfg, norm_cfg, act_cfg))
-        self.gate = build_gate(gate_cfg)
 
     def attention_map(self, x: Tensor) -> Tensor:
         """Channel weights ``M_c`` of shape ``(N, C, 1, 1)``."""
@@ -106,14 +104,9 @@ class ChannelAttention(BaseModule):
                 pooled.append(x.amax((2, 3), keepdim=True))
         return self.gate(sum(self.mlp(p) for p in pooled))
 
-    def forward(self, x: Tensor) -> Tensor:
-        """Forward function: ``(N, C, H, W) -> (N, C, H, W)``."""
-        check_input(self, x)
-        return x * self.attention_map(x)
-
 
 @MODELS.register_module()
-class SpatialAttention(BaseModule):
+class SpatialAttention(GatedAttention):
     """Spatial attention of CBAM.
 
     This block is the spatial attention module of `CBAM: Convolutional Block
@@ -161,8 +154,7 @@ class SpatialAttention(BaseModule):
                  act_cfg: OptConfigType = None,
                  gate_cfg: OptConfigType = dict(type='Sigmoid'),
                  init_cfg: OptMultiConfig = None):
-        super().__init__(init_cfg=init_cfg)
-        self.in_channels = check_channels(in_channels)
+        super().__init__(in_channels, gate_cfg, init_cfg)
         self.kernel_size = check_kernel_size(kernel_size)
         self.conv = ConvModule(
             2,
@@ -172,17 +164,11 @@ class SpatialAttention(BaseModule):
             conv_cfg=conv_cfg,
             norm_cfg=norm_cfg,
             act_cfg=act_cfg)
-        self.gate = build_gate(gate_cfg)
 
     def attention_map(self, x: Tensor) -> Tensor:
         """Spatial weights ``M_s`` of shape ``(N, 1, H, W)``."""
         pooled = torch.cat([x.mean(1, keepdim=True), x.amax(1, keepdim=True)], dim=1)
         return self.gate(self.conv(pooled))
-
-    def forward(self, x: Tensor) -> Tensor:
-        """Forward function: ``(N, C, H, W) -> (N, C, H, W)``."""
-        check_input(self, x)
-        return x * self.attention_map(x)
 
 
 @MODELS.register_module()

@@ -3,15 +3,12 @@
 from typing import Optional, Union
 
 import torch.nn as nn
-from mmengine.model import BaseModule
 from mmseg.registry import MODELS
 from mmseg.utils import OptConfigType, OptMultiConfig
 from torch import Tensor
 
+from .base import GatedAttention
 from .utils import (
-    build_gate,
-    check_channels,
-    check_input,
     check_pooled_batch,
     pointwise_bottleneck,
     reduced_channels,
@@ -19,7 +16,7 @@ from .utils import (
 
 
 @MODELS.register_module()
-class SqueezeExcitation(BaseModule):
+class SqueezeExcitation(GatedAttention):
     """Squeeze-and-Excitation block.
 
     This block is an implementation of `Squeeze-and-Excitation Networks
@@ -81,20 +78,13 @@ class SqueezeExcitation(BaseModule):
                  act_cfg: OptConfigType = dict(type='ReLU'),
                  gate_cfg: OptConfigType = dict(type='Sigmoid'),
                  init_cfg: OptMultiConfig = None):
-        super().__init__(init_cfg=init_cfg)
-        self.in_channels = check_channels(in_channels)
+        super().__init__(in_channels, gate_cfg, init_cfg)
         self.mid_channels = reduced_channels(in_channels, ratio, divisor, mid_channels)
         self.squeeze = nn.AdaptiveAvgPool2d(1)
         self.reduce, self.expand = pointwise_bottleneck(in_channels, self.mid_channels, bias,
                                                         conv_cfg, norm_cfg, act_cfg)
-        self.gate = build_gate(gate_cfg)
 
     def attention_map(self, x: Tensor) -> Tensor:
         """Channel weights ``s`` of shape ``(N, C, 1, 1)``."""
         check_pooled_batch(self, x, self)
         return self.gate(self.expand(self.reduce(self.squeeze(x))))
-
-    def forward(self, x: Tensor) -> Tensor:
-        """Forward function: ``(N, C, H, W) -> (N, C, H, W)``."""
-        check_input(self, x)
-        return x * self.attention_map(x)
