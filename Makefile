@@ -6,6 +6,7 @@ OLDEST := .venv-oldest/bin/python
 # security, apis and export tests, and a FLANet, a BiSeNet and a CBAM model
 # trained and evaluated by mmseg's tools/train.py and tools/test.py on toy data
 OLDEST_TESTS := tests/test_models tests/test_security tests/test_apis tests/test_deployment \
+	tests/test_tools/test_deployment tests/test_architecture.py \
 	tests/test_compat.py tests/test_utils \
 	tests/test_configs/test_flanet_e2e.py::test_train_and_evaluate_with_mmseg_tools \
 	"tests/test_configs/test_bisenet_configs.py::test_mmseg_tools_train_and_test[cityscapes]" \
