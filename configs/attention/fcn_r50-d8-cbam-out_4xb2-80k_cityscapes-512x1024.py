@@ -1,4 +1,5 @@
-_base_ = ['mmseg::fcn/fcn_r50-d8_4xb2-80k_cityscapes-512x1024.py', '../_base_/reliability_hooks.py']
+_base_ = ['mmseg::fcn/fcn_r50-d8_4xb2-80k_cityscapes-512x1024.py', '../_base_/reliability_hooks.py',
+    '../_base_/checked_loaders_cityscapes.py']
 custom_imports = dict(imports=['mmseg_attn'], allow_failed_imports=False)
 # CBAM on the outputs of an unmodified backbone: AttentionBackbone wraps the stock
 # ResNetV1c (its own Pretrained init applies as usual) and refines the outputs that the
@@ -26,3 +27,10 @@ model = dict(
         attention=dict(type='CBAM', ratio=16, kernel_size=7),
         indices=(2, 3),
         in_channels=(1024, 2048)))
+# the datasets through the checked loaders (labels out of range stop the run)
+train_pipeline = _base_.checked_train_pipeline
+test_pipeline = _base_.checked_test_pipeline
+tta_pipeline = _base_.checked_tta_pipeline
+train_dataloader = dict(dataset=dict(pipeline=train_pipeline))
+val_dataloader = dict(dataset=dict(pipeline=test_pipeline))
+test_dataloader = val_dataloader

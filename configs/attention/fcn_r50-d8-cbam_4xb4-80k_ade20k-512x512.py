@@ -1,4 +1,5 @@
-_base_ = ['mmseg::fcn/fcn_r50-d8_4xb4-80k_ade20k-512x512.py', '../_base_/reliability_hooks.py']
+_base_ = ['mmseg::fcn/fcn_r50-d8_4xb4-80k_ade20k-512x512.py', '../_base_/reliability_hooks.py',
+    '../_base_/checked_loaders_ade20k.py']
 custom_imports = dict(imports=['mmseg_attn'], allow_failed_imports=False)
 # CBAM (Woo et al., ECCV 2018) on the residual branch of every Bottleneck
 # ('after_conv3': after the last BN, before the identity addition, as in the paper).
@@ -9,3 +10,10 @@ model = dict(
         type='PluginResNetV1c',
         plugins=[dict(cfg=dict(type='CBAM', ratio=16, kernel_size=7), position='after_conv3')],
         init_cfg=dict(type='Pretrained', checkpoint='open-mmlab://resnet50_v1c')))
+# the datasets through the checked loaders (labels out of range stop the run)
+train_pipeline = _base_.checked_train_pipeline
+test_pipeline = _base_.checked_test_pipeline
+tta_pipeline = _base_.checked_tta_pipeline
+train_dataloader = dict(dataset=dict(pipeline=train_pipeline))
+val_dataloader = dict(dataset=dict(pipeline=test_pipeline))
+test_dataloader = val_dataloader

@@ -14,9 +14,11 @@ crop_size = (128, 128)
 # The base's SyncBN runs as plain BN in a single process, on the CPU too.
 model = dict(data_preprocessor=dict(size=crop_size))
 
+# the checked loaders of our dataset bases: a corrupt or out-of-range label
+# stops the run naming the file (mmseg_attn.datasets)
 train_pipeline = [
-    dict(type='LoadImageFromFile'),
-    dict(type='LoadAnnotations'),
+    dict(type='LoadCheckedImageFromFile'),
+    dict(type='LoadCheckedAnnotations', num_classes=19),
     dict(type='RandomResize', scale=(256, 128), ratio_range=(0.75, 1.5), keep_ratio=True),
     dict(type='RandomCrop', crop_size=crop_size, cat_max_ratio=0.75),
     dict(type='RandomFlip', prob=0.5),
@@ -24,9 +26,9 @@ train_pipeline = [
     dict(type='PackSegInputs')
 ]
 test_pipeline = [
-    dict(type='LoadImageFromFile'),
+    dict(type='LoadCheckedImageFromFile'),
     dict(type='Resize', scale=(256, 128), keep_ratio=True),
-    dict(type='LoadAnnotations'),
+    dict(type='LoadCheckedAnnotations', num_classes=19),
     dict(type='PackSegInputs')
 ]
 train_dataloader = dict(

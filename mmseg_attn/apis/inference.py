@@ -12,11 +12,12 @@ import torch
 import torch.nn as nn
 from mmengine.config import Config
 from mmengine.registry import init_default_scope
-from mmengine.runner import load_checkpoint
 from mmseg.registry import MODELS
 from mmseg.structures import SegDataSample
 
 from mmseg_attn.utils import convert_sync_bn_cfg, dataset_meta, drop_pretrained_cfg, load_config
+
+from .checkpoint import load_weights
 
 __all__ = ['build_segmentor', 'random_batch']
 
@@ -30,7 +31,8 @@ def build_segmentor(config: Union[str, Config],
 
     SyncBN becomes BN and ``Pretrained`` inits are dropped (nothing is
     downloaded); the weights come from ``checkpoint`` when given (loaded
-    with the secure loader of :mod:`mmseg_attn.compat`), else they keep
+    strictly by :func:`~.checkpoint.load_weights`: a checkpoint of another
+    model is refused, naming its keys), else they keep
     PyTorch's default initialisation (``init_weights`` is not called, as in
     mmseg's analysis tools). The auxiliary heads are removed unless
     ``keep_auxiliary`` (they do not run at inference). As mmseg's
@@ -58,11 +60,12 @@ def build_segmentor(config: Union[str, Config],
     drop_pretrained_cfg(cfg.model)
     cfg.model.train_cfg = None
     model = MODELS.build(cfg.model)
+    model.cfg = cfg
     meta = None
     if checkpoint is not None:
         if not osp.isfile(checkpoint) and '://' not in checkpoint:
             raise FileNotFoundError(f'checkpoint {checkpoint!r} does not exist')
-        meta = load_checkpoint(model, checkpoint, map_location='cpu').get('meta')
+        meta = load_weights(model, checkpoint, map_location='cpu').get('meta')
     model.dataset_meta = dataset_meta(cfg, meta, model.decode_head.num_classes)
     if not keep_auxiliary and getattr(model, 'auxiliary_head', None) is not None:
         model.auxiliary_head = None

@@ -25,7 +25,6 @@ place, and the file is logged and counted (:func:`skipped_samples`).
 """
 import logging
 import os.path as osp
-import struct
 import threading
 from typing import Dict, Optional
 
@@ -37,9 +36,11 @@ from mmengine.logging import print_log
 from mmseg.datasets.transforms import LoadAnnotations
 from mmseg.registry import TRANSFORMS
 
+from mmseg_attn.utils.image import LOSSLESS_NAMES, label_format_problem, truncation_problem
+
 __all__ = [
     'CorruptSampleError', 'LoadCheckedAnnotations', 'LoadCheckedImageFromFile',
-    'label_format_problem', 'reset_skipped_samples', 'skipped_samples'
+    'reset_skipped_samples', 'skipped_samples'
 ]
 
 ON_ERROR = ('raise', 'skip')
@@ -128,82 +129,14 @@ def _decode(data: bytes, path: str, kind: str, on_error: str, **kwargs) -> np.nd
     try:
         array = mmcv.imfrombytes(data, **kwargs)
     except Exception as e:  # pillow raises, cv2 returns None
-        _fail(on_error, path, f'{kind} file is corrupt: it cannot be decoded as an image '
-              f'({type(e).__name__})')
+        array, error = None, f' ({type(e).__name__})'
+    else:
+        error = ''
     if array is None or array.size == 0:
-        _fail(on_error, path, f'{kind} file is corrupt: it cannot be decoded as an image')
+        cut = truncation_problem(data)
+        why = f': it {cut}' if cut else f': it cannot be decoded as an image{error}'
+        _fail(on_error, path, f'{kind} file is corrupt{why}')
     return array
-
-
-#: TIFF compression codes that keep every value: none, CCITT (bilevel), LZW,
-#: PackBits, Deflate, LZMA, Zstandard.
-_LOSSLESS_TIFF = {1: 'none', 2: 'CCITT', 3: 'CCITT', 4: 'CCITT', 5: 'LZW', 8: 'Deflate',
-                  32773: 'PackBits', 32946: 'Deflate', 34925: 'LZMA', 50000: 'Zstandard'}
-_LOSSY_TIFF = {6: 'JPEG', 7: 'JPEG', 34712: 'JPEG 2000', 34892: 'JPEG', 50001: 'WebP'}
-_LOSSLESS_NAMES = 'PNG, BMP, GIF, PBM/PGM/PPM, TIFF (uncompressed, LZW, Deflate, PackBits) or ' \
-    'lossless WebP'
-
-
-def _tiff_problem(data: bytes) -> Optional[str]:
-    order = '<' if data[:2] == b'II' else '>'
-    try:
-        (offset, ) = struct.unpack(order + 'I', data[4:8])
-        (count, ) = struct.unpack(order + 'H', data[offset:offset + 2])
-        for i in range(count):
-            entry = data[offset + 2 + 12 * i:offset + 14 + 12 * i]
-            tag, kind = struct.unpack(order + 'HH', entry[:4])
-            if tag == 259:
-                (code, ) = struct.unpack(order + ('H' if kind == 3 else 'I'),
-                                         entry[8:10] if kind == 3 else entry[8:12])
-                if code in _LOSSLESS_TIFF:
-                    return None
-                name = _LOSSY_TIFF.get(code, f'code {code}')
-                return f'a TIFF image with {name} compression (lossy or unknown)'
-        return None  # no compression tag: uncompressed
-    except struct.error:
-        return 'a TIFF image whose compression cannot be read (a damaged file?)'
-
-
-def _webp_problem(data: bytes) -> Optional[str]:
-    chunk = data[12:16]
-    if chunk == b'VP8L':
-        return None
-    if chunk == b'VP8X':  # extended: lossless when its image chunk is VP8L
-        if b'VP8L' in data[30:] and b'VP8 ' not in data[30:]:
-            return None
-    return 'a lossy WebP image'
-
-
-def label_format_problem(data: bytes) -> Optional[str]:
-    """What is wrong with the bytes of a label file, judged by their format.
-
-    Label maps hold class indices: a lossy format (JPEG, lossy WebP, JPEG in
-    TIFF) changes the values of the pixels around every edge while keeping
-    them in range, so no later check can notice. The format is read from the
-    bytes (magic numbers), not from the file name.
-
-    Returns:
-        str or None: None for the lossless formats ({names}); otherwise what
-        the bytes are, to follow "label file is".
-    """
-    if data.startswith(b'\x89PNG\r\n\x1a\n') or data.startswith(b'BM') \
-            or data[:6] in (b'GIF87a', b'GIF89a'):
-        return None
-    if len(data) > 2 and data[:1] == b'P' and data[1:2] in b'123456' \
-            and data[2:3] in b' \t\r\n#':
-        return None
-    if data[:4] in (b'II*\x00', b'MM\x00*'):
-        return _tiff_problem(data)
-    if data[:4] == b'RIFF' and data[8:12] == b'WEBP':
-        return _webp_problem(data)
-    if data.startswith(b'\xff\xd8\xff'):
-        return 'a JPEG image (lossy)'
-    if data.startswith(b'\x00\x00\x00\x0cjP  \r\n\x87\n') or data.startswith(b'\xffO\xffQ'):
-        return 'a JPEG 2000 image (possibly lossy)'
-    return 'in an image format that is not known to be lossless'
-
-
-label_format_problem.__doc__ = label_format_problem.__doc__.replace('{names}', _LOSSLESS_NAMES)
 
 
 @TRANSFORMS.register_module()
@@ -235,6 +168,9 @@ class LoadCheckedImageFromFile(LoadImageFromFile):
                                self.file_client_args)
             img = _decode(data, path, 'image', self.on_error, flag=self.color_type,
                           backend=self.imdecode_backend)
+            problem = truncation_problem(data)
+            if problem:  # a truncated file decodes into a partly grey picture
+                _fail(self.on_error, path, f'image file {problem}')
         except _Skip:
             return None
         if self.to_float32:
@@ -337,7 +273,7 @@ class LoadCheckedAnnotations(LoadAnnotations):
                 '.png', '.bmp', '.gif', '.tif', '.tiff', '.pgm', '.ppm', '.pbm') else ''
             _fail(self.on_error, path,
                   f'label file is {lossy}{named}: lossy compression changes the class of the '
-                  f'pixels around edges; save label maps as {_LOSSLESS_NAMES}')
+                  f'pixels around edges; save label maps as {LOSSLESS_NAMES}')
         if label.ndim == 3:
             if label.shape[2] == 1 or (label == label[..., :1]).all():
                 label = label[..., 0]

@@ -1,24 +1,26 @@
 # Copyright (c) mmseg_attn contributors. All rights reserved.
-"""Export a segmentor to ONNX, check it in ONNX Runtime, read its metadata.
+"""Export a segmentor to ONNX and check it in ONNX Runtime.
 
 The exported graph is :class:`~mmseg_attn.deployment.SegmentorExportWrapper`:
 input ``input``, the normalised ``(N, 3, H, W)`` float tensor; output
 ``output``, the logits ``(N, K, H, W)`` resized to the input size as mmseg's
 postprocessing does, or the int64 labels ``(N, H, W)``. Everything a caller
 needs to feed it (mean, std, channel order, layout, classes, palette) is
-written into the model's ``metadata_props`` (see :func:`build_metadata`).
+written into the model's ``metadata_props`` (:mod:`.metadata`). The file is
+written atomically: an export that fails part-way (a full disk) leaves an
+existing file as it was.
 
 The exporter is torch's TorchScript-based one by default and its
 ``torch.export``-based one with ``dynamo=True`` (see :func:`export_onnx`).
 """
 import contextlib
 import copy
-import json
 import logging
 import os
 import os.path as osp
+import tempfile
 import warnings
-from typing import Dict, List, Optional, Sequence, Tuple
+from typing import Dict, List, Sequence, Tuple
 
 import numpy as np
 import torch
@@ -26,132 +28,36 @@ import torch.nn as nn
 from mmengine.config import ConfigDict
 
 from mmseg_attn.analysis.comparison import relative_difference
-from mmseg_attn.utils.dataset_meta import config_dataset_meta
+from mmseg_attn.security.atomic import atomic_write_bytes
 from mmseg_attn.utils.torch_compat import ONNX_DYNAMO_EXPORT, ONNX_TORCHSCRIPT_MAX_OPSET
-from mmseg_attn.version import __version__
 
+from .metadata import (
+    INPUT_NAME,
+    MAX_EXPORT_PIXELS,
+    OUTPUT_NAME,
+    build_metadata,
+    check_shape,
+    read_metadata,
+)
 from .runtime import create_session
 from .wrapper import OUTPUT_TYPES, ExportError, SegmentorExportWrapper, prepare_for_export
 
-__all__ = [
-    'DEFAULT_OPSET', 'ExportError', 'build_metadata', 'export_onnx', 'read_metadata',
-    'verify_onnx'
-]
+__all__ = ['DEFAULT_OPSET', 'ExportError', 'export_onnx', 'verify_onnx']
 
 #: ONNX opset written by default (ONNX Runtime >= 1.14 runs 18; torch 2.1's
 #: exporter writes up to 17).
 DEFAULT_OPSET = min(18, ONNX_TORCHSCRIPT_MAX_OPSET)
 #: Largest relative difference to PyTorch that :func:`verify_onnx` accepts.
 DEFAULT_RTOL = 1e-4
-INPUT_NAME = 'input'
-OUTPUT_NAME = 'output'
 
 
-def _check_shape(shape: Sequence[int]) -> Tuple[int, int]:
-    if (not isinstance(shape, (list, tuple)) or len(shape) != 2
-            or not all(isinstance(s, int) and not isinstance(s, bool) and s > 0
-                       for s in shape)):
-        raise ValueError(f'shape must be two positive ints (H, W), got {shape!r}')
-    return int(shape[0]), int(shape[1])
-
-
-def build_metadata(model: nn.Module, output: str = 'logits',
-                   shape: Optional[Sequence[int]] = None, dynamic: bool = False) -> Dict[str, str]:
-    """The ``metadata_props`` of an exported segmentor (all values strings).
-
-    Keys: ``mean``, ``std`` (JSON lists, per input channel, applied as
-    ``(x - mean) / std`` to the 0-255 image), ``bgr_to_rgb`` (``'true'``:
-    an image read as BGR, e.g. by OpenCV, is turned into RGB before
-    normalising), ``channel_order`` (order of the input's channels:
-    ``'rgb'`` or ``'bgr'``), ``input_layout`` (``'NCHW'``), ``input_dtype``,
-    ``output`` (``'logits'`` or ``'argmax'``), ``output_layout``,
-    ``num_classes``, ``align_corners``, ``classes`` and ``palette`` (JSON,
-    from the config's test dataset when its class count matches),
-    ``dynamic_shape`` (``'true'`` / ``'false'``), ``export_shape``
-    (``[H, W]``), ``pad_val`` and ``size_divisor`` of the preprocessor,
-    ``test_mode`` (the config's ``test_cfg.mode``; the graph always runs the
-    whole input), ``config`` (the config's file name) and ``producer``.
-
-    Args:
-        model (nn.Module): The segmentor, with its ``cfg`` attached (as
-            :func:`mmseg_attn.apis.build_segmentor` does) or not.
-        output (str): 'logits' or 'argmax'. Defaults to 'logits'.
-        shape (Sequence[int], optional): The ``(H, W)`` exported.
-        dynamic (bool): Whether height and width are dynamic.
-            Defaults to False.
-
-    Returns:
-        dict: ``{key: str}``.
-    """
-    pre = model.data_preprocessor
-    mean = getattr(pre, 'mean', None)
-    std = getattr(pre, 'std', None)
-    norm = bool(getattr(pre, '_enable_normalize', mean is not None))
-    channels = 3 if mean is None else int(mean.numel())
-    mean = mean.flatten().tolist() if norm and mean is not None else [0.0] * channels
-    std = std.flatten().tolist() if norm and std is not None else [1.0] * channels
-    bgr_to_rgb = bool(getattr(pre, 'channel_conversion', False))
-    head = model.decode_head
-    num_classes = int(head.num_classes)
-    cfg = getattr(model, 'cfg', None)
-    meta = dict(
-        mean=json.dumps(mean),
-        std=json.dumps(std),
-        bgr_to_rgb=json.dumps(bgr_to_rgb),
-        channel_order='rgb' if bgr_to_rgb else 'bgr',
-        input_layout='NCHW',
-        input_dtype='float32',
-        input_name=INPUT_NAME,
-        output=output,
-        output_name=OUTPUT_NAME,
-        output_layout='NKHW' if output == 'logits' else 'NHW',
-        num_classes=str(num_classes),
-        out_channels=str(int(getattr(head, 'out_channels', num_classes))),
-        align_corners=json.dumps(bool(head.align_corners)),
-        dynamic_shape=json.dumps(bool(dynamic)),
-        pad_val=json.dumps(float(getattr(pre, 'pad_val', 0))),
-        size_divisor=json.dumps(getattr(pre, 'size_divisor', None)),
-        producer=f'mmseg_attn {__version__}',
-    )
-    if shape is not None:
-        meta['export_shape'] = json.dumps(list(_check_shape(tuple(shape))))
-    if cfg is not None:
-        test_cfg = cfg.model.get('test_cfg') or {}
-        meta['test_mode'] = str(test_cfg.get('mode', 'whole'))
-        if cfg.filename:
-            meta['config'] = osp.basename(cfg.filename)
-        info = config_dataset_meta(cfg) or {}
-        classes = list(info.get('classes') or ())
-        if len(classes) == num_classes:
-            meta['classes'] = json.dumps(classes)
-            palette = info.get('palette')
-            if palette is not None and len(palette) >= num_classes:
-                meta['palette'] = json.dumps([list(map(int, c)) for c in palette[:num_classes]])
-    return meta
-
-
-def read_metadata(onnx_file: str) -> Dict[str, object]:
-    """The metadata of an exported model, JSON values decoded.
-
-    Args:
-        onnx_file (str): The ``.onnx`` file.
-
-    Returns:
-        dict: ``metadata_props`` with ``mean``, ``std``, ``classes``,
-        ``palette``, ... as Python objects (strings that are not JSON stay
-        strings).
-    """
-    import onnx
-    if not osp.isfile(onnx_file):
-        raise FileNotFoundError(f'ONNX file {onnx_file!r} does not exist')
-    model = onnx.load(onnx_file, load_external_data=False)
-    out = {}
-    for prop in model.metadata_props:
-        try:
-            out[prop.key] = json.loads(prop.value)
-        except ValueError:
-            out[prop.key] = prop.value
-    return out
+def _check_opset(opset: int, dynamo: bool) -> None:
+    newest = 23 if dynamo else ONNX_TORCHSCRIPT_MAX_OPSET
+    oldest = 18 if dynamo else 7
+    if not isinstance(opset, int) or isinstance(opset, bool) or not oldest <= opset <= newest:
+        exporter = 'torch.export-based' if dynamo else 'TorchScript-based'
+        raise ValueError(f'opset {opset!r}: the {exporter} exporter of torch '
+                         f'{torch.__version__} writes opsets {oldest} to {newest}')
 
 
 def _forward_error(exc: Exception, shape: Tuple[int, int]) -> ExportError:
@@ -168,7 +74,8 @@ def export_onnx(model: nn.Module,
                 output: str = 'logits',
                 opset: int = DEFAULT_OPSET,
                 batch_size: int = 1,
-                dynamo: bool = False) -> Dict[str, str]:
+                dynamo: bool = False,
+                max_pixels: int = MAX_EXPORT_PIXELS) -> Dict[str, str]:
     """Export a segmentor to an ONNX file with its metadata.
 
     The model is deep-copied (the argument is left untouched), put in eval
@@ -197,26 +104,28 @@ def export_onnx(model: nn.Module,
         dynamo (bool): Use torch's ``torch.export``-based exporter (needs
             ``onnxscript``) instead of the TorchScript-based one. The
             TorchScript exporter is the default here although torch >= 2.9
-            deprecates it: on a 2-core CPU it exported a tiny BiSeNet in
-            about 1 s where the ``torch.export`` one took 20-40 s (and 520 s
-            for a tiny AFF-FPN with dynamic shapes). A tracer records Python
+            deprecates it: it exports many times faster. A tracer records Python
             arithmetic on sizes as constants; the rewrites above remove the
             cases of mmseg's models, and :func:`verify_onnx` at a second
-            shape catches any other. Needs torch >= 2.5. Defaults to False.
+            shape catches any other (see docs/deployment.md for the export
+            times). Needs torch >= 2.5. Defaults to False.
+        max_pixels (int): Refuse larger ``shape`` (H x W); the side is at
+            most :data:`~.metadata.MAX_EXPORT_SIDE`. Defaults to
+            :data:`~.metadata.MAX_EXPORT_PIXELS`.
 
     Returns:
         dict: The metadata written into the file.
 
     Raises:
-        ValueError: For an unknown ``output`` or a bad ``shape``.
+        ValueError: For an unknown ``output``, a ``shape`` beyond the limits
+            or an ``opset`` the exporter does not write.
         ExportError: When the model cannot run at ``shape`` or the exporter
             fails (the message says why).
     """
     if output not in OUTPUT_TYPES:
         raise ValueError(f'output must be one of {OUTPUT_TYPES}, got {output!r}')
-    shape = _check_shape(tuple(shape))
-    if not isinstance(opset, int) or opset < 7:
-        raise ValueError(f'opset must be an int >= 7, got {opset!r}')
+    shape = check_shape(tuple(shape), max_pixels=max_pixels)
+    _check_opset(opset, dynamo)
     if dynamo and not ONNX_DYNAMO_EXPORT:
         raise ExportError(f'dynamo=True needs torch.onnx.export(dynamo=True) of torch >= 2.5; '
                           f'torch {torch.__version__} has only the TorchScript-based exporter '
@@ -242,23 +151,32 @@ def export_onnx(model: nn.Module,
         kwargs = dict(dynamo=False)
     if not ONNX_DYNAMO_EXPORT:  # torch < 2.5: the TorchScript exporter, without the flag
         kwargs.pop('dynamo')
-    os.makedirs(osp.dirname(osp.abspath(file)), exist_ok=True)
-    with torch.no_grad(), warnings.catch_warnings(), _quiet_exporter_logs():
-        warnings.simplefilter('ignore')
-        try:
-            program = torch.onnx.export(
-                wrapper, (example, ),
-                None if dynamo else file,
-                input_names=[INPUT_NAME],
-                output_names=[OUTPUT_NAME],
-                opset_version=opset,
-                verbose=False,
-                **kwargs)
-        except Exception as exc:  # the exporter raises many types
-            raise ExportError(f'torch.onnx.export failed for {type(model).__name__} at '
-                              f'{shape[0]} x {shape[1]} (dynamic={dynamic}): '
-                              f'{type(exc).__name__}: {_first_lines(exc)}') from exc
-    onnx_model = program.model_proto if dynamo else onnx.load(file)
+    folder = osp.dirname(osp.abspath(file))
+    os.makedirs(folder, exist_ok=True)
+    # the exporter writes a file of its own beside the target; the target is
+    # replaced only by the finished model
+    fd, traced = tempfile.mkstemp(dir=folder, prefix=f'.{osp.basename(file)}.',
+                                  suffix='.export')
+    os.close(fd)
+    try:
+        with torch.no_grad(), warnings.catch_warnings(), _quiet_exporter_logs():
+            warnings.simplefilter('ignore')
+            try:
+                program = torch.onnx.export(
+                    wrapper, (example, ),
+                    None if dynamo else traced,
+                    input_names=[INPUT_NAME],
+                    output_names=[OUTPUT_NAME],
+                    opset_version=opset,
+                    verbose=False,
+                    **kwargs)
+            except Exception as exc:  # the exporter raises many types
+                raise ExportError(f'torch.onnx.export failed for {type(model).__name__} at '
+                                  f'{shape[0]} x {shape[1]} (dynamic={dynamic}): '
+                                  f'{type(exc).__name__}: {_first_lines(exc)}') from exc
+        onnx_model = program.model_proto if dynamo else onnx.load(traced)
+    finally:
+        os.remove(traced)
     if dynamic:
         dims = onnx_model.graph.input[0].type.tensor_type.shape.dim
         fixed = [i for i in (2, 3) if dims[i].HasField('dim_value')]
@@ -268,7 +186,7 @@ def export_onnx(model: nn.Module,
     model.cfg = cfg
     meta = build_metadata(model, output, shape, dynamic)
     onnx.helper.set_model_props(onnx_model, meta)
-    onnx.save(onnx_model, file)
+    atomic_write_bytes(onnx_model.SerializeToString(), file)
     return meta
 
 
@@ -350,7 +268,7 @@ def verify_onnx(onnx_file: str,
     generator = torch.Generator().manual_seed(seed)
     reports = []
     for shape in shapes:
-        shape = _check_shape(tuple(shape))
+        shape = check_shape(tuple(shape))
         inputs = torch.randn(batch_size, 3, *shape, generator=generator)
         try:
             (got, ) = session.run(None, {INPUT_NAME: inputs.numpy()})

@@ -15,7 +15,7 @@ from mmseg_attn.datasets import (
     LoadCheckedAnnotations,
     LoadCheckedImageFromFile,
 )
-from mmseg_attn.datasets.transforms import label_format_problem
+from mmseg_attn.utils.image import label_format_problem
 
 
 def _label_map(shape=(32, 48)):

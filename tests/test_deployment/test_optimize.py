@@ -73,5 +73,40 @@ def test_optimize_for_inference_compile_and_errors():
         torch.testing.assert_close(model(x, mode='tensor'), expected)
     with pytest.raises(TypeError, match='compile must be a bool or a dict'):
         optimize_for_inference(nn.Conv2d(1, 1, 1), compile='inductor')
-    with pytest.raises(TypeError, match='compile needs an mmseg segmentor'):
+    with pytest.raises(TypeError, match='compile and precision need an mmseg segmentor'):
         optimize_for_inference(nn.Conv2d(1, 1, 1), compile=True)
+
+
+@pytest.mark.parametrize('family', ['bisenet_mmseg', 'flanet_resnet'])
+def test_bf16_fast_path(family, monkeypatch):
+    """bfloat16 autocast of the fast path: float32 logits close to fp32's; FLA on
+    its fused kernel in bf16 (the flash kernel alone is allowed: a fallback to the
+    explicit softmax path would raise)."""
+    from mmseg_attn.utils import cpu
+    from mmseg_attn.utils.torch_compat import sdpa_backends
+    monkeypatch.setattr(cpu, '_flags', lambda: frozenset({'avx512_bf16'}))
+    model = tiny_segmentor(family)
+    x = torch.randn(1, 3, 48, 72)
+    with torch.no_grad():
+        expected = model(x, mode='tensor')
+    fast = optimize_for_inference(copy.deepcopy(model), channels_last=True, precision='bf16')
+    with torch.no_grad(), sdpa_backends('flash'), torch.profiler.profile() as prof:
+        got = fast(x, mode='tensor')
+    assert got.dtype == torch.float32
+    torch.testing.assert_close(got, expected, rtol=0.1, atol=0.1 * expected.abs().max())
+    if family.startswith('flanet'):
+        flash = [e for e in prof.events()
+                 if e.name.startswith('aten::_scaled_dot_product_flash_attention')]
+        assert flash and not any(e.name == 'aten::_softmax' for e in prof.events())
+
+
+def test_precision_errors_and_warning(monkeypatch):
+    from mmseg_attn.deployment import optimize
+    model = copy.deepcopy(tiny_segmentor('fcn_se_cbam'))
+    with pytest.raises(ValueError, match="precision must be one of \\('fp32', 'bf16', 'fp16'\\)"):
+        optimize_for_inference(model, precision='int8')
+    with pytest.raises(ValueError, match="'fp16' is for CUDA"):
+        optimize_for_inference(model, precision='fp16')
+    monkeypatch.setattr(optimize, 'native_bf16', lambda: False)
+    with pytest.warns(UserWarning, match='no native bfloat16.*slower than fp32'):
+        optimize_for_inference(model, precision='bf16')

@@ -141,3 +141,87 @@ def test_hook_arguments_are_checked():
         AttentionVisualizationHook(figures=['panel', 'nonsense'])
     with pytest.raises(ValueError, match='not both'):
         AttentionVisualizationHook(class_name='car', class_id=13)
+
+
+@pytest.mark.parametrize('kwargs, error, message', [
+    (dict(interval=0), ValueError, 'interval must be a positive int, got 0'),
+    (dict(interval=2.5), TypeError, 'interval must be a positive int, got float 2.5'),
+    (dict(interval=True), TypeError, 'interval must be a positive int'),
+    (dict(num_images=-1), ValueError, 'num_images must be a positive int, got -1'),
+    (dict(num_images='2'), TypeError, 'num_images must be a positive int, got str'),
+    (dict(class_name=3), TypeError, 'class_name must be a str'),
+    (dict(class_name=' '), ValueError, 'class_name must be a class of the dataset'),
+    (dict(class_id=-1), ValueError, 'class_id must be a non-negative int, got -1'),
+    (dict(class_id='car'), TypeError, 'class_id must be a non-negative int or None, got str'),
+    (dict(class_id=1.0), TypeError, 'class_id must be a non-negative int or None, got float'),
+    (dict(class_name='car', class_id=13), ValueError, 'not both'),
+    (dict(figures='panel'), ValueError, 'figures must be a list of'),
+    (dict(figures=[]), ValueError, 'figures must be a list of at least one of'),
+    (dict(figures=['panel', 'nonsense']), ValueError, 'figures must be a list of'),
+    (dict(figures=None), ValueError, 'figures must be a list of'),
+    (dict(alpha=1.5), ValueError, r'alpha must be in \[0, 1\], got 1.5'),
+    (dict(alpha=float('nan')), ValueError, r'alpha must be in \[0, 1\], got nan'),
+    (dict(alpha='0.5'), TypeError, r'alpha must be a number in \[0, 1\], got str'),
+])
+def test_bad_arguments_raise_when_the_hook_is_built(kwargs, error, message):
+    with pytest.raises(error, match=message):
+        AttentionVisualizationHook(**kwargs)
+
+
+def test_good_arguments_are_kept():
+    hook = AttentionVisualizationHook(interval=3, num_images=1, class_id=np.int64(2),
+                                      figures=('panel',), alpha=1)
+    assert (hook.interval, hook.num_images, hook.class_id, hook.figures, hook.alpha) == \
+        (3, 1, 2, ('panel',), 1.0)
+    assert type(hook.class_id) is int
+
+
+def test_unknown_class_name_stops_the_run_before_its_first_iteration(toy_cityscapes, tmp_path):
+    cfg = Config.fromfile(CONFIG)
+    cfg.visualizer = dict(cfg.visualizer, name=f'attention_hook_{osp.basename(tmp_path)}')
+    cfg.custom_hooks = list(cfg.get('custom_hooks', [])) + [
+        dict(type='AttentionVisualizationHook', interval=2, class_name='cra')
+    ]
+    path = toy_config(cfg, toy_cityscapes, str(tmp_path), dataset='cityscapes', max_iters=2,
+                      crop_size=(64, 64))
+    runner = Runner.from_cfg(Config.fromfile(path))
+    steps = []
+    train_step = runner.model.train_step
+    runner.model.train_step = lambda *args, **kwargs: steps.append(1) or train_step(
+        *args, **kwargs)
+    with pytest.raises(ValueError) as info:
+        runner.train()
+    message = str(info.value)
+    assert message.startswith("AttentionVisualizationHook: class_name 'cra' is not a class")
+    # the valid names, those of the toy Cityscapes validation set
+    classes = runner.val_dataloader.dataset.metainfo['classes']
+    assert len(classes) == 19 and f'the classes are: {", ".join(classes)}' in message
+    assert steps == [] and runner.iter == 0
+    assert not glob.glob(osp.join(str(tmp_path), '*.pth'))
+
+
+def test_class_is_checked_against_the_classes_of_the_pictures(trained_runner):
+    runner, _ = trained_runner
+    # case-insensitive name and the last id pass
+    AttentionVisualizationHook(class_name='CAR').before_train(runner)
+    AttentionVisualizationHook(class_id=18).before_train(runner)
+    AttentionVisualizationHook().before_train(runner)
+    with pytest.raises(ValueError, match=r'class_id must be in \[0, 19\), got 19'):
+        AttentionVisualizationHook(class_id=19).before_train(runner)
+    # classes of a dataset that do not fit the decode head: the model's classes
+    dataset = SimpleNamespace(metainfo=dict(classes=('a', 'b'), palette=[[0, 0, 0], [1, 1, 1]]))
+    fake = SimpleNamespace(model=runner.model, cfg=runner.cfg,
+                           val_loop=SimpleNamespace(dataloader=SimpleNamespace(dataset=dataset)))
+    hook = AttentionVisualizationHook(class_name='a')
+    with pytest.raises(ValueError, match="class_name 'a' is not a class of the model; "
+                                         'the classes are: ') as info:
+        hook.before_train(fake)
+    classes = hook._classes(runner.model, dataset)
+    assert len(classes) == 19 and ', '.join(classes) in str(info.value)
+
+
+def test_no_val_dataloader_warns_before_training(trained_runner):
+    runner, _ = trained_runner
+    fake = SimpleNamespace(model=runner.model, val_loop=None)
+    with pytest.warns(UserWarning, match='no val_dataloader: nothing is drawn'):
+        AttentionVisualizationHook(class_name='nonsense').before_train(fake)

@@ -72,6 +72,14 @@ def _break_corrupt_image(info):
                       'image file is corrupt')
 
 
+def _break_truncated_image(info):
+    """The file cut short (a cut JPEG decodes into a partly grey picture: only its
+    end says that something is missing)."""
+    with open(info['img_path'], 'rb') as f:
+        data = f.read()
+    return _overwrite(info['img_path'], data[:-12], 'is a truncated PNG')
+
+
 def _break_empty_image(info):
     return _overwrite(info['img_path'], b'', 'image file is empty')
 
@@ -116,6 +124,7 @@ def _break_lossy(info):
 BREAKERS = {
     'missing label': _break_missing,
     'corrupt image': _break_corrupt_image,
+    'truncated image': _break_truncated_image,
     'empty image': _break_empty_image,
     'corrupt label': _break_corrupt_label,
     'label out of range': _break_out_of_range,
@@ -225,7 +234,9 @@ def test_check_dataset_on_config_with_stock_loaders(toy, capsys):
     dataset = _dataset('cityscapes', toy)
     broken = [_break_corrupt_label(dataset.get_data_info(2)),
               _break_lossy(dataset.get_data_info(0))]
-    config = osp.join(REPO_ROOT, 'configs/demo/bisenet_r18_1xb4-400_toy-cityscapes-128x128.py')
+    import mmseg
+    config = osp.join(osp.dirname(mmseg.__file__), '.mim', 'configs', '_base_', 'datasets',
+                      'cityscapes.py')  # mmseg's own, with the stock loaders
     assert tool.main([config, '--jobs', '2', '--cfg-options',
                       f'train_dataloader.dataset.data_root={toy}']) == 1
     out = capsys.readouterr().out

@@ -62,7 +62,8 @@ def test_runtime_base_is_mmseg_plus_hooks():
     ours = Config.fromfile('configs/_base_/default_runtime.py').to_dict()
     stock = _stock('default_runtime.py').to_dict()
     hooks = ours.pop('custom_hooks')
-    assert [h['type'] for h in hooks] == ['FiniteLossHook', 'RNGStateHook', 'CheckpointShapeHook']
+    assert [h['type'] for h in hooks] == ['FiniteLossHook', 'RNGStateHook', 'CheckpointShapeHook',
+                                         'GracefulStopHook']
     assert _normalise(ours, []) == _normalise(stock, [])
     from mmseg.registry import HOOKS
     init_default_scope('mmseg')
@@ -101,3 +102,40 @@ def test_dataset_base_loads_toy_data(name, tmp_path):
         kinds = [type(t) for t in leaf.pipeline.transforms]
         assert LoadCheckedImageFromFile in kinds and LoadCheckedAnnotations in kinds
 
+
+
+def _loaders(node, found):
+    """Every transform config of a config tree whose type loads an image or a label."""
+    if isinstance(node, dict):
+        if str(node.get('type', '')).split('.')[-1] in (
+                'LoadImageFromFile', 'LoadAnnotations', 'LoadCheckedImageFromFile',
+                'LoadCheckedAnnotations'):
+            found.append(node)
+        for value in node.values():
+            _loaders(value, found)
+    elif isinstance(node, (list, tuple)):
+        for value in node:
+            _loaders(value, found)
+    return found
+
+
+@pytest.mark.parametrize('folder', ['demo', 'bisenet', 'flanet', 'attention'])
+def test_every_config_loads_through_the_checked_loaders(folder):
+    """No config of the repository reads a dataset with the stock loaders, which
+    give a plausible but wrong mIoU on labels out of range; every label loader
+    checks the range of the model's classes."""
+    from tests.utils import repo_configs
+    _, configs = repo_configs(folder)
+    assert configs
+    for path in configs:
+        cfg = Config.fromfile(path)
+        loaders = _loaders(cfg.to_dict(), [])
+        name = osp.basename(path)
+        assert loaders, name
+        stock = [t['type'] for t in loaders if 'Checked' not in t['type']]
+        assert not stock, f'{name} loads with {stock}'
+        head = cfg.model.decode_head
+        num_classes = (head[-1] if isinstance(head, list) else head).num_classes
+        for t in loaders:
+            if t['type'].endswith('LoadCheckedAnnotations'):
+                assert t.get('num_classes') == num_classes, (name, t)

@@ -129,8 +129,10 @@ def test_inferencer_never_executes_config_text_of_a_checkpoint(tmp_path, where):
 def test_inferencer_builds_the_model_from_plain_config_data(tmp_path):
     """A config dumped by mmengine (pretty_text) is plain data: the inferencer
     builds the model from it as before."""
-    from mmseg.apis import MMSegInferencer
     from mmseg.registry import MODELS
+
+    # mmseg's MMSegInferencer with this package's checked loaders (the demo's)
+    from mmseg_attn.apis import SegInferencer as MMSegInferencer
     cfg = Config.fromfile(DEMO_CONFIG)
     cfg.model.backbone.init_cfg = None
     model = MODELS.build(cfg.model)

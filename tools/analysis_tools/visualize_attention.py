@@ -21,16 +21,17 @@ checkpoint's meta, else from the config's dataset.
         --compare mmseg::fcn/fcn_r18-d8_4xb2-80k_cityscapes-512x1024.py fcn.pth
 """
 import argparse
+import sys
 
 from mmengine.config import DictAction
 
 import mmseg_attn  # noqa: F401  (registration, secure checkpoint loading)
 from mmseg_attn.apis import build_segmentor
-from mmseg_attn.utils.image import load_image
+from mmseg_attn.utils.image import MAX_IMAGE_PIXELS, ImageError, load_image
 from mmseg_attn.visualization import visualize_attention, visualize_comparison
 
 
-def parse_args():
+def parse_args(argv=None):
     parser = argparse.ArgumentParser(description='Visualize the attention maps of a segmentor')
     parser.add_argument('img', help='image file')
     parser.add_argument('config', help='config file')
@@ -62,6 +63,9 @@ def parse_args():
     parser.add_argument('--shape', type=int, nargs=2, metavar=('H', 'W'),
                         help='resize the image to H x W first')
     parser.add_argument('--device', default='cpu', help='device, e.g. cpu or cuda:0')
+    parser.add_argument('--max-pixels', type=int, default=MAX_IMAGE_PIXELS,
+                        help='refuse larger images (height x width, read from the header; '
+                        f'default: {MAX_IMAGE_PIXELS:,})')
     parser.add_argument('--alpha', type=float, default=0.5, help='heatmap opacity')
     parser.add_argument('--chart-size', type=int, nargs=2, default=(800, 400),
                         metavar=('W', 'H'), help='size of a channel-gate figure in pixels')
@@ -73,23 +77,27 @@ def parse_args():
         action=DictAction,
         help='override some settings in the used config(s), the key-value pair '
         'in xxx=yyy format will be merged into config file.')
-    args = parser.parse_args()
+    args = parser.parse_args(argv)
     if args.compare is not None and len(args.compare) > 2:
         parser.error('--compare takes a config and an optional checkpoint')
     return args
 
 
-def main():
-    args = parse_args()
-    model = build_segmentor(args.config, args.checkpoint, args.device, args.cfg_options)
-    image = load_image(args.img, args.shape)
+def main(argv=None):
+    args = parse_args(argv)
+    try:
+        image = load_image(args.img, args.shape, args.max_pixels)
+        model = build_segmentor(args.config, args.checkpoint, args.device, args.cfg_options)
+        other = build_segmentor(args.compare[0], (args.compare[1:] or [None])[0], args.device,
+                                args.cfg_options) if args.compare else None
+    except (OSError, ImageError, ValueError) as exc:  # a bad image, checkpoint, option
+        print(f'error: {exc}', file=sys.stderr)
+        return 1
     options = dict(class_id=args.class_id, class_name=args.class_name,
                    cam_layer=args.cam_layer, cam_index=args.cam_index, alpha=args.alpha,
                    chart_size=args.chart_size, fla_size=args.fla_size,
                    per_map=not args.overview_only)
-    if args.compare:
-        other = build_segmentor(args.compare[0], (args.compare[1:] or [None])[0], args.device,
-                               args.cfg_options)
+    if other is not None:
         index = visualize_comparison([(args.name, model), (args.compare_name, other)], image,
                                      args.out_dir, **options)
     else:
@@ -113,7 +121,8 @@ def main():
         print('blocks without a known attention map: ' + ', '.join(index['unsupported_blocks']))
     print(f'{len(index["maps"])} attention maps, a panel and a Grad-CAM written to '
           f'{args.out_dir} (described in attention_maps.json)')
+    return 0
 
 
 if __name__ == '__main__':
-    main()
+    sys.exit(main())

@@ -15,6 +15,13 @@ R-18 in PyTorch eager, at ``1 x 3 x 512 x 1024``, in one run:
 - ``ours (ONNX Runtime)``: the same exported by
   :func:`mmseg_attn.deployment.export_onnx` and run in ONNX Runtime with all
   graph optimisations and as many threads as PyTorch;
+- ``ours (ONNX Runtime INT8)``: that export quantized by
+  :func:`mmseg_attn.deployment.quantize_with_inputs` (QDQ, per-channel
+  int8 weights, uint8 activations; calibrated on random images, which sets
+  the ranges, not the speed);
+- ``ours (fast path, bf16)``: the fast path under bfloat16 autocast
+  (``optimize_for_inference(precision='bf16')``; with ``--compile`` also
+  ``torch.compile``'d, whose first call compiles for minutes on 2 cores);
 - ``ours, paper variant (eager)``: the paper's BiSeNet
   (``configs/bisenet/bisenet_r18-d32-in1k-pre_4xb4-160k_cityscapes-1024x1024.py``;
   another model, so its logits are not compared).
@@ -28,7 +35,10 @@ mmseg's (``max |a - b| / max |b|``), the parameters of the inference model,
 and the FLOP rate of each path against the machine's matrix-product peak
 (:func:`mmseg_attn.analysis.gemm_peak_gflops`, same threads): the model's
 FLOPs over that peak is the lowest latency any float32 path can reach here,
-printed as a ratio under the table.
+printed as a ratio under the table, with the ratios of the low-precision
+paths (INT8 ONNX Runtime to fp32 ONNX Runtime, the fastest of them to mmseg's
+eager model) and the CPU features that decide them (VNNI or AMX for int8;
+AMX or AVX512-BF16 for bfloat16: without them bfloat16 is emulated).
 
 ``--configs CFG ...``: the same three paths (eager, fast path, ONNX Runtime)
 for each config (random weights with random BN statistics), one table row per
@@ -57,9 +67,15 @@ from mmseg_attn.analysis import (
     markdown_table,
 )
 from mmseg_attn.apis import build_segmentor
-from mmseg_attn.deployment import OrtSegmentor, export_onnx, optimize_for_inference
+from mmseg_attn.deployment import (
+    OrtSegmentor,
+    export_onnx,
+    optimize_for_inference,
+    quantize_with_inputs,
+)
 from mmseg_attn.models.utils import bisenetv1_converter
 from mmseg_attn.testing import randomize_norms
+from mmseg_attn.utils.cpu import describe_cpu, native_bf16
 
 REPO_ROOT = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
 MMSEG_CONFIG = osp.join(osp.dirname(mmseg.__file__), '.mim', 'configs', 'bisenetv1',
@@ -93,16 +109,31 @@ def eager(model: torch.nn.Module, x, metas) -> Callable[[], torch.Tensor]:
     return run
 
 
-def paths(model: torch.nn.Module, shape, tmpdir: str, threads: int,
-          name: str) -> Dict[str, Callable[[], object]]:
-    """``{label: fn}`` for eager, fast path and ONNX Runtime of one model."""
+def paths(model: torch.nn.Module, shape, tmpdir: str, threads: int, name: str,
+          low_precision: bool = False, compile: bool = False) -> Dict[str, Callable[[], object]]:
+    """``{label: fn}`` for eager, fast path and ONNX Runtime of one model; with
+    ``low_precision`` also INT8 ONNX Runtime and the bf16 fast path."""
     x, metas = example(shape)
     fast = optimize_for_inference(copy.deepcopy(model), fuse_conv_bn=True, channels_last=True)
     onnx_file = osp.join(tmpdir, f'{name}.onnx')
     export_onnx(model, onnx_file, shape)
     ort = OrtSegmentor(onnx_file, threads)
-    return {'eager': eager(model, x, metas), 'fast path': eager(fast, x, metas),
-            'ONNX Runtime': lambda: ort(x)}
+    fns = {'eager': eager(model, x, metas), 'fast path': eager(fast, x, metas),
+           'ONNX Runtime': lambda: ort(x)}
+    if low_precision:
+        int8_file = osp.join(tmpdir, f'{name}_int8.onnx')
+        generator = torch.Generator().manual_seed(2)
+        calibration = [torch.randn(1, 3, *shape, generator=generator).numpy()
+                       for _ in range(4)]
+        quantize_with_inputs(onnx_file, int8_file, calibration,
+                             record=dict(calibration='4 random images (timing only)'))
+        int8 = OrtSegmentor(int8_file, threads)
+        fns['ONNX Runtime INT8'] = lambda: int8(x)
+        bf16 = optimize_for_inference(copy.deepcopy(model), fuse_conv_bn=True,
+                                      channels_last=True, precision='bf16',
+                                      compile=dict(backend='inductor') if compile else False)
+        fns['fast path, bf16' + (' + compile' if compile else '')] = eager(bf16, x, metas)
+    return fns
 
 
 def params_m(model: torch.nn.Module) -> float:
@@ -120,7 +151,8 @@ def bisenet_comparison(args, tmpdir):
     x, metas = example(shape)
     fns = {'mmseg BiSeNetV1 (eager)': eager(theirs, x, metas)}
     fns.update({f'ours ({k})': v
-                for k, v in paths(ours, shape, tmpdir, threads, 'bisenet_mmseg_r18').items()})
+                for k, v in paths(ours, shape, tmpdir, threads, 'bisenet_mmseg_r18', True,
+                                  args.compile).items()})
     fns['ours, paper variant (eager)'] = eager(paper, x, metas)
     same_model = [name for name in fns if 'paper' not in name]
     results = compare({n: fns[n] for n in same_model}, 'mmseg BiSeNetV1 (eager)', args.repeat,
@@ -153,6 +185,15 @@ def bisenet_comparison(args, tmpdir):
     print(f'GEMM peak here ({threads} threads, float32): {peak:.1f} GFLOP/s, so no float32 path '
           f'runs these {gflops["mmseg"]:.2f} GFLOPs in less than {floor:.1f} ms = '
           f'{floor / base.median_ms:.3f}x of mmseg\'s eager median')
+    low = {name: res for name, res in results.items() if 'INT8' in name or 'bf16' in name}
+    int8 = results['ours (ONNX Runtime INT8)'].median_ms / \
+        results['ours (ONNX Runtime)'].median_ms
+    fastest = min(low, key=lambda name: low[name].median_ms)
+    print(f'INT8 ONNX Runtime / fp32 ONNX Runtime: {int8:.3f}x (target <= 0.55x); the fastest '
+          f'low-precision path, {fastest}: {low[fastest].ratio:.3f}x of mmseg\'s eager fp32 '
+          'model (target <= 0.15x)')
+    print(describe_cpu() + ('' if native_bf16() else ' (bf16 is emulated here: slower than '
+                                                     'fp32)'))
 
 
 def family_table(args, tmpdir):
@@ -192,6 +233,8 @@ def main(argv=None):
     parser.add_argument('--repeat', type=int, default=10, help='timed rounds')
     parser.add_argument('--warmup', type=int, default=2, help='untimed rounds')
     parser.add_argument('--threads', type=int, default=None, help='CPU threads')
+    parser.add_argument('--compile', action='store_true',
+                        help='also torch.compile the bf16 fast path (minutes on 2 cores)')
     args = parser.parse_args(argv)
     if args.threads:
         torch.set_num_threads(args.threads)

@@ -29,8 +29,11 @@ import mmseg_attn  # noqa: F401  (registration, secure checkpoint loading)
 from mmseg_attn.apis import build_segmentor
 from mmseg_attn.deployment import (
     DEFAULT_OPSET,
+    MAX_EXPORT_PIXELS,
+    MAX_EXPORT_SIDE,
     OUTPUT_TYPES,
     ExportError,
+    check_shape,
     export_onnx,
     verify_onnx,
 )
@@ -49,6 +52,9 @@ def parse_args(argv=None):
                         help='logits (N, K, H, W) or int64 labels (N, H, W) (default: logits)')
     parser.add_argument('--opset', type=int, default=DEFAULT_OPSET,
                         help=f'ONNX opset version (default: {DEFAULT_OPSET})')
+    parser.add_argument('--max-pixels', type=int, default=MAX_EXPORT_PIXELS,
+                        help=f'refuse a larger --shape (H x W; default {MAX_EXPORT_PIXELS:,}, '
+                        f'at most {MAX_EXPORT_SIDE} a side)')
     parser.add_argument('--verify', action='store_true',
                         help='compare ONNX Runtime with PyTorch on random input (at a second '
                         'shape too with --dynamic-export); fails above a relative difference '
@@ -68,10 +74,10 @@ def second_shape(shape):
 def main(argv=None):
     args = parse_args(argv)
     try:
+        shape = check_shape(tuple(args.shape), '--shape', args.max_pixels)
         model = build_segmentor(args.config, args.checkpoint, 'cpu', args.cfg_options)
-        shape = tuple(args.shape)
         meta = export_onnx(model, args.output_file, shape, args.dynamic_export, args.output,
-                           args.opset)
+                           args.opset, max_pixels=args.max_pixels)
         print(f'Exported {args.config} to {args.output_file} (input 1 x 3 x {shape[0]} x '
               f'{shape[1]}{", dynamic height and width" if args.dynamic_export else ""}, '
               f'output {args.output}, opset {args.opset})')

@@ -1,9 +1,11 @@
 # Copyright (c) mmseg_attn contributors. All rights reserved.
 """Attention pictures of a few validation images, every N training iterations."""
+import math
 import os.path as osp
 import random
 import warnings
-from typing import Optional, Sequence
+from numbers import Real
+from typing import List, Optional, Sequence
 
 import numpy as np
 import torch
@@ -12,7 +14,13 @@ from mmengine.hooks import Hook
 from mmengine.model import is_model_wrapper
 from mmseg.registry import HOOKS
 
-from mmseg_attn.visualization import analyze, attention_figures, model_name
+from mmseg_attn.visualization import (
+    analyze,
+    attention_figures,
+    model_meta,
+    model_name,
+    resolve_class_id,
+)
 
 __all__ = ['AttentionVisualizationHook']
 
@@ -33,6 +41,12 @@ class AttentionVisualizationHook(Hook):
     (``LocalVisBackend``: ``<work_dir>/<timestamp>/vis_data/vis_image/``,
     ``TensorboardVisBackend`` where TensorBoard is installed).
 
+    The arguments are checked when the hook is built; the Grad-CAM class
+    (``class_name`` among the class names of the pictures, ``class_id``
+    below their number) in :meth:`before_train`, before the first
+    iteration, so that a typo does not end a long run at iteration
+    ``interval``.
+
     Drawing does not disturb training: the model is put in eval mode (no
     batch-norm statistics are updated) and back in its mode afterwards;
     Grad-CAM takes the gradient with respect to one activation only
@@ -49,14 +63,21 @@ class AttentionVisualizationHook(Hook):
         interval (int): Draw every this many training iterations.
             Defaults to 1000.
         num_images (int): How many validation images. Defaults to 2.
-        class_name (str, optional): Grad-CAM class by name. Defaults to None.
-        class_id (int, optional): Grad-CAM class by id. Defaults to None; with
+        class_name (str, optional): Grad-CAM class by name (case-insensitive).
+            Defaults to None.
+        class_id (int, optional): Grad-CAM class by id (``>= 0``). Defaults
+            to None; at most one of ``class_name`` and ``class_id``; with
             neither, the most frequent predicted foreground class of each
             image.
         figures (Sequence[str]): Which figures: any of ``'panel'``,
             ``'spatial_maps'``, ``'channel_gates'``, ``'fla'``. Defaults to
             all four.
-        alpha (float): Heatmap opacity. Defaults to 0.5.
+        alpha (float): Heatmap opacity in ``[0, 1]``. Defaults to 0.5.
+
+    Raises:
+        TypeError: An argument of the wrong type.
+        ValueError: An argument out of its range, an unknown figure, or both
+            ``class_name`` and ``class_id``.
     """
 
     FIGURES = ('panel', 'spatial_maps', 'channel_gates', 'fla')
@@ -69,22 +90,68 @@ class AttentionVisualizationHook(Hook):
                  figures: Sequence[str] = FIGURES,
                  alpha: float = 0.5):
         for name, value in (('interval', interval), ('num_images', num_images)):
-            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+            if isinstance(value, bool) or not isinstance(value, int):
+                raise TypeError(f'{name} must be a positive int, got '
+                                f'{type(value).__name__} {value!r}')
+            if value < 1:
                 raise ValueError(f'{name} must be a positive int, got {value!r}')
+        if class_name is not None:
+            if not isinstance(class_name, str):
+                raise TypeError(f'class_name must be a str (a class of the dataset) or None, '
+                                f'got {type(class_name).__name__} {class_name!r}')
+            if not class_name.strip():
+                raise ValueError('class_name must be a class of the dataset, got an empty '
+                                 'string')
+        if class_id is not None:
+            if isinstance(class_id, bool) or not isinstance(class_id, (int, np.integer)):
+                raise TypeError(f'class_id must be a non-negative int or None, got '
+                                f'{type(class_id).__name__} {class_id!r}')
+            if class_id < 0:
+                raise ValueError(f'class_id must be a non-negative int, got {class_id}')
+            class_id = int(class_id)
         if class_name is not None and class_id is not None:
-            raise ValueError('give class_name or class_id, not both')
-        unknown = sorted(set(figures) - set(self.FIGURES))
-        if unknown or isinstance(figures, str):
-            raise ValueError(f'figures must be a list of {self.FIGURES}, got {figures!r}')
-        if not 0 <= alpha <= 1:
+            raise ValueError(f'give class_name or class_id, not both (got '
+                             f'class_name={class_name!r}, class_id={class_id})')
+        if (not isinstance(figures, (list, tuple)) or not figures
+                or not all(isinstance(f, str) and f in self.FIGURES for f in figures)):
+            raise ValueError(f'figures must be a list of at least one of {self.FIGURES}, '
+                             f'got {figures!r}')
+        if isinstance(alpha, bool) or not isinstance(alpha, Real):
+            raise TypeError(f'alpha must be a number in [0, 1], got '
+                            f'{type(alpha).__name__} {alpha!r}')
+        if not (math.isfinite(alpha) and 0 <= alpha <= 1):
             raise ValueError(f'alpha must be in [0, 1], got {alpha}')
         self.interval = interval
         self.num_images = num_images
         self.class_name = class_name
         self.class_id = class_id
         self.figures = tuple(figures)
-        self.alpha = alpha
+        self.alpha = float(alpha)
         self._warned = False
+
+    def before_train(self, runner) -> None:
+        """Check the Grad-CAM class against the classes of the pictures.
+
+        The classes are those :meth:`draw` uses: the validation dataset's
+        ``metainfo`` where it names as many classes as the decode head has,
+        else those of the model (:func:`~mmseg_attn.visualization.model_meta`).
+        Without a validation dataloader nothing is drawn and nothing is
+        checked (a warning says so).
+
+        Raises:
+            ValueError: ``class_name`` is not among the classes (the message
+                lists them) or ``class_id`` is not below their number.
+        """
+        if self.class_name is None and self.class_id is None:
+            return
+        dataset = self._dataset(runner)
+        if dataset is None:
+            return
+        classes = self._classes(self._model(runner), dataset)
+        try:
+            resolve_class_id(classes, self.class_id, self.class_name)
+        except ValueError as e:
+            raise ValueError(f'AttentionVisualizationHook: {e}') from e
 
     def after_train_iter(self, runner, batch_idx: int, data_batch=None, outputs=None) -> None:
         if self.every_n_train_iters(runner, self.interval):
@@ -100,6 +167,24 @@ class AttentionVisualizationHook(Hook):
                 self._warned = True
             return None
 
+    @staticmethod
+    def _model(runner):
+        return runner.model.module if is_model_wrapper(runner.model) else runner.model
+
+    @staticmethod
+    def _meta(model, dataset) -> Optional[dict]:
+        """Classes and palette of the dataset, where they fit the decode head."""
+        metainfo = getattr(dataset, 'metainfo', {}) or {}
+        num_classes = model.decode_head.num_classes
+        if len(metainfo.get('classes') or ()) == num_classes and \
+                len(metainfo.get('palette') or ()) == num_classes:
+            return dict(classes=list(metainfo['classes']), palette=list(metainfo['palette']))
+        return None
+
+    def _classes(self, model, dataset) -> List[str]:
+        """The class names of the pictures (those :func:`analyze` is given)."""
+        return list(model_meta(model, self._meta(model, dataset))['classes'])
+
     def draw(self, runner, step: int) -> int:
         """Draw the pictures now (rank 0 only).
 
@@ -111,13 +196,8 @@ class AttentionVisualizationHook(Hook):
         dataset = self._dataset(runner)
         if dataset is None:
             return 0
-        model = runner.model.module if is_model_wrapper(runner.model) else runner.model
-        metainfo = getattr(dataset, 'metainfo', {}) or {}
-        meta = None
-        num_classes = model.decode_head.num_classes
-        if len(metainfo.get('classes') or ()) == num_classes and \
-                len(metainfo.get('palette') or ()) == num_classes:
-            meta = dict(classes=list(metainfo['classes']), palette=list(metainfo['palette']))
+        model = self._model(runner)
+        meta = self._meta(model, dataset)
         name = model_name(getattr(runner, 'cfg', None), type(model).__name__)
         states = (random.getstate(), np.random.get_state(), torch.get_rng_state())
         was_training = model.training

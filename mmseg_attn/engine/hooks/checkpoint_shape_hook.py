@@ -1,49 +1,23 @@
 # Copyright (c) mmseg_attn contributors. All rights reserved.
 """Refuse a checkpoint whose tensors do not fit the model the runner built."""
 import re
-from typing import List, Sequence, Tuple
+from typing import Sequence
 
-import torch
 from mmengine.hooks import Hook
 from mmengine.model import is_model_wrapper
 from mmseg.registry import HOOKS
 
-__all__ = ['CheckpointShapeHook', 'CheckpointShapeMismatchError', 'find_shape_mismatches']
+from mmseg_attn.apis.checkpoint import (
+    CheckpointMismatchError,
+    find_shape_mismatches,
+    state_dict_of,
+)
+
+__all__ = ['CheckpointShapeHook', 'CheckpointShapeMismatchError']
 
 
-class CheckpointShapeMismatchError(ValueError):
-    """A checkpoint does not fit the model it is loaded into."""
-
-
-def _state_dict(checkpoint: dict) -> dict:
-    state = checkpoint.get('state_dict', checkpoint)
-    # the prefix that mmengine's Runner.load_checkpoint strips (DDP wrappers)
-    return {re.sub(r'^module\.', '', k): v for k, v in state.items()}
-
-
-def find_shape_mismatches(model: torch.nn.Module, checkpoint: dict,
-                          allow: Sequence[str] = ()) -> List[Tuple[str, tuple, tuple]]:
-    """Keys that the model and the checkpoint both have, with other shapes.
-
-    Args:
-        model (nn.Module): The model (unwrapped).
-        checkpoint (dict): A checkpoint, with or without ``state_dict``.
-        allow (Sequence[str]): Regular expressions; keys matching one
-            (``re.search``) are not reported.
-
-    Returns:
-        list[tuple[str, tuple, tuple]]: ``(key, checkpoint shape, model shape)``.
-    """
-    ckpt = _state_dict(checkpoint)
-    found = []
-    for key, value in model.state_dict().items():
-        other = ckpt.get(key)
-        if not isinstance(other, torch.Tensor) or other.shape == value.shape:
-            continue
-        if any(re.search(pattern, key) for pattern in allow):
-            continue
-        found.append((key, tuple(other.shape), tuple(value.shape)))
-    return found
+class CheckpointShapeMismatchError(CheckpointMismatchError):
+    """A checkpoint that the Runner loads does not fit its model."""
 
 
 @HOOKS.register_module()
@@ -94,7 +68,7 @@ class CheckpointShapeHook(Hook):
         model = runner.model.module if is_model_wrapper(runner.model) else runner.model
         source = runner.cfg.get('load_from') or 'the latest checkpoint of the work_dir'
         model_keys = set(model.state_dict())
-        ckpt = _state_dict(checkpoint)
+        ckpt = state_dict_of(checkpoint)
         if model_keys and not model_keys & set(ckpt):
             example = next(iter(ckpt), None)
             raise CheckpointShapeMismatchError(

@@ -52,3 +52,26 @@ def test_cli_compare_cbam_fcn_with_plain_fcn(toy_cityscapes, tmp_path):
     rgb, text = picture(str(out_dir / 'comparison.png'), min_width=900)
     assert text['class_name'] == chosen and text['model'] == 'FCN-R18 + CBAM | FCN-R18'
     assert rgb.shape[0] > 2 * image.shape[0]  # a row per model
+
+
+def test_cli_refuses_other_weights_and_broken_images(toy_cityscapes, tmp_path, capsys):
+    """A checkpoint of another model, a truncated JPEG: one line naming the file,
+    exit 1, no picture (the random weights or grey half are never drawn)."""
+    import numpy as np
+    import torch
+
+    from mmseg_attn.apis import build_segmentor
+    from tests.utils import load_tool
+    tool = load_tool('tools/analysis_tools/visualize_attention.py')
+    other = tmp_path / 'fcn.pth'
+    torch.save(dict(state_dict=build_segmentor(FCN).state_dict()), str(other))
+    image = toy_image(toy_cityscapes)
+    cut = tmp_path / 'cut.jpg'
+    cv2.imwrite(str(cut), np.full((64, 64, 3), 90, np.uint8))
+    cut.write_bytes(cut.read_bytes()[:250])
+    for args, problem in (([image, FCN_CBAM, str(other)], f"checkpoint '{other}' does not fit"),
+                          ([str(cut), FCN_CBAM], f"'{cut}' is a truncated JPEG")):
+        assert tool.main([*args, '--out-dir', str(tmp_path / 'vis')]) == 1
+        err = capsys.readouterr().err
+        assert problem in err and len(err.strip().splitlines()) == 1, err
+    assert not (tmp_path / 'vis').exists()

@@ -65,20 +65,26 @@ def _run_deploy_benchmark(monkeypatch, *args):
 
 
 def test_deploy_benchmark_against_mmseg(monkeypatch, capsys):
-    """The BiSeNet comparison: five rows, equal logits, the FLOP rates and the float32 floor."""
+    """The BiSeNet comparison: seven rows, equal fp32 logits, close low-precision ones, the
+    FLOP rates, the float32 floor, the low-precision ratios and the CPU features."""
     _run_deploy_benchmark(monkeypatch, '--shape', 32, 64, '--repeat', 1, '--warmup', 0)
     out = capsys.readouterr().out
     rows = {line.split(' | ')[0][2:]: line.split(' | ') for line in out.splitlines()
             if line.startswith('| mmseg') or line.startswith('| ours')}
     assert list(rows) == ['mmseg BiSeNetV1 (eager)', 'ours (eager)', 'ours (fast path)',
-                          'ours (ONNX Runtime)', 'ours, paper variant (eager)']
+                          'ours (ONNX Runtime)', 'ours (ONNX Runtime INT8)',
+                          'ours (fast path, bf16)', 'ours, paper variant (eager)']
     paper = rows.pop('ours, paper variant (eager)')
     assert paper[5] == '-'
     assert float(paper[7].rstrip(' |')) > float(rows['ours (eager)'][7].rstrip(' |'))
-    for cells in rows.values():
-        assert float(cells[5]) < 1e-4  # logits as mmseg's
-        assert float(cells[7].rstrip(' |')) == float(rows['ours (eager)'][7].rstrip(' |'))
+    for name, cells in rows.items():
+        low = 'INT8' in name or 'bf16' in name
+        assert float(cells[5]) < (0.2 if low else 1e-4), name  # logits as mmseg's
         assert cells[6].endswith('%)') and float(cells[6].split()[0]) > 0  # GFLOP/s
+        assert float(cells[7].rstrip(' |')) == float(rows['ours (eager)'][7].rstrip(' |'))
+    assert 'INT8 ONNX Runtime / fp32 ONNX Runtime: ' in out and 'target <= 0.55x' in out
+    assert "the fastest low-precision path, ours (" in out and 'target <= 0.15x' in out
+    assert 'CPU features: AVX2 ' in out and 'AMX ' in out
     assert 'GFLOPs (1 multiply-add = 2 FLOPs)' in out
     assert 'no float32 path runs these' in out and "x of mmseg's eager median" in out
 

@@ -1,0 +1,105 @@
+"""INT8 quantization calibrated on the config's data, and the accuracy of a deployed
+model measured as tools/test.py measures it."""
+import re
+import subprocess
+import sys
+
+import numpy as np
+import onnx
+import pytest
+import torch
+
+from mmseg_attn.deployment import (
+    OnnxModelError,
+    OrtSegmentor,
+    deployed_segmentor,
+    evaluate,
+    export_onnx,
+    quantize_onnx,
+    read_metadata,
+    segment_image,
+    validate_metadata,
+)
+from tests.families import config_path, tiny_segmentor
+from tests.utils import REPO_ROOT, load_tool, toy_config
+
+
+@pytest.fixture(scope='module')
+def toy_setup(toy_cityscapes, tmp_path_factory):
+    """The tiny BiSeNet's config on the toy Cityscapes, a checkpoint, its fp32 export."""
+    work = tmp_path_factory.mktemp('deploy')
+    cfg = toy_config(config_path('bisenet_mmseg'), toy_cityscapes, work, dataset='cityscapes')
+    model = tiny_segmentor('bisenet_mmseg')
+    checkpoint = str(work / 'tiny.pth')
+    torch.save(dict(state_dict=model.state_dict(), meta=dict()), checkpoint)
+    fp32 = str(work / 'fp32.onnx')
+    export_onnx(model, fp32, (64, 128), dynamic=True, dynamo=False)
+    return cfg, checkpoint, fp32, work
+
+
+@pytest.mark.parametrize('family', ['bisenet_mmseg', 'flanet_resnet'])
+def test_int8_model_keeps_metadata_and_mostly_the_labels(family, toy_cityscapes, tmp_path):
+    cfg = toy_config(config_path(family), toy_cityscapes, tmp_path, dataset='cityscapes')
+    fp32, int8 = str(tmp_path / 'fp32.onnx'), str(tmp_path / 'int8.onnx')
+    export_onnx(tiny_segmentor(family), fp32, (64, 128), dynamo=False)
+    report = quantize_onnx(cfg, fp32, int8, calib_samples=4, calib_split='train')
+    assert report['quantized_layers'] > 5 and report['quantized']
+    meta = read_metadata(int8)
+    assert meta['quantization']['method'] == 'minmax' and meta['quantization']['calib_samples'] == 4
+    assert meta['mean'] == read_metadata(fp32)['mean'] and meta['num_classes'] == 19
+    ops = {n.op_type for n in onnx.load(int8).graph.node}
+    assert {'QuantizeLinear', 'DequantizeLinear'} <= ops
+    image = np.random.RandomState(0).randint(0, 256, (64, 128, 3), dtype=np.uint8)
+    labels = {}
+    for name, path in (('fp32', fp32), ('int8', int8)):
+        model = OrtSegmentor(path)
+        labels[name] = segment_image(model, validate_metadata(read_metadata(path), path,
+                                                              model.session), image)
+    agree = (labels['fp32'] == labels['int8']).mean()
+    assert agree > 0.8, agree  # random weights: many near-ties; a trained model agrees more
+
+
+def test_deploy_test_equals_tools_test(toy_setup, capsys):
+    """The fp32 export of a checkpoint scores the mIoU of tools/test.py with it."""
+    cfg, checkpoint, fp32, work = toy_setup
+    result = subprocess.run([sys.executable, 'tools/test.py', cfg, checkpoint, '--work-dir',
+                             str(work / 'test')], cwd=REPO_ROOT, capture_output=True, text=True,
+                            timeout=600)
+    assert result.returncode == 0, result.stderr[-3000:]
+    expected = float(re.findall(r'mIoU: ([\d.]+)', result.stdout + result.stderr)[-1])
+    tool = load_tool('tools/deployment/deploy_test.py')
+    assert tool.main([cfg, fp32, '--out-dir', str(work / 'onnx'), '--no-progress']) == 0
+    out = capsys.readouterr().out
+    onnx_miou = float(re.search(r'mIoU ([\d.]+)', out).group(1))
+    assert abs(onnx_miou - expected) <= 0.01, (onnx_miou, expected)
+    # the checkpoint on the fast path, and its bf16 autocast (close, not equal)
+    fast = evaluate(cfg, deployed_segmentor(cfg, checkpoint), str(work / 'fast'), False)
+    assert abs(fast['mIoU'] - expected) <= 0.01
+    bf16 = evaluate(cfg, deployed_segmentor(cfg, checkpoint, 'bf16'), str(work / 'bf16'), False)
+    assert abs(bf16['mIoU'] - expected) <= 5
+
+
+def test_clear_errors(toy_setup, tmp_path, capsys):
+    cfg, checkpoint, fp32, work = toy_setup
+    quantize = load_tool('tools/deployment/quantize_onnx.py')
+    deploy_test = load_tool('tools/deployment/deploy_test.py')
+    out = str(tmp_path / 'q.onnx')
+    cases = [
+        (quantize, [cfg, checkpoint, '--output-file', out], 'is not a readable ONNX model'),
+        (quantize, [cfg, fp32, '--output-file', out, '--calib-samples', '500'],
+         '500 calibration samples asked for, but the val split holds 2 images'),
+        (quantize, [cfg, fp32, '--output-file', out, '--cfg-options',
+                    f'val_dataloader.dataset.data_root={tmp_path}/nowhere'],
+         'which does not exist: give its folder with --cfg-options'),
+        (deploy_test, [cfg, fp32, '--precision', 'bf16'], 'are for a checkpoint'),
+        (deploy_test, [cfg, str(tmp_path / 'missing.onnx')], 'does not exist'),
+    ]
+    for tool, args, problem in cases:
+        assert tool.main(args) == 1, args
+        err = capsys.readouterr().err
+        assert problem in err and len(err.strip().splitlines()) == 1, err
+    assert not (tmp_path / 'q.onnx').exists()
+    static = str(tmp_path / 'static.onnx')
+    export_onnx(tiny_segmentor('bisenet_mmseg'), static, (32, 48), dynamo=False)
+    with pytest.raises(OnnxModelError, match='takes 32 x 48 inputs only'):
+        evaluate(cfg, deployed_segmentor(cfg, static), str(tmp_path / 'w'), False)
