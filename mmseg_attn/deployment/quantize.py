@@ -11,6 +11,8 @@ real resize). The metadata of the float model is kept and records the
 quantization; the layers that stay float are listed. The file is written
 atomically.
 """
+import contextlib
+import io
 import json
 import os
 import os.path as osp
@@ -37,6 +39,11 @@ __all__ = [
 
 #: ``method`` of :func:`quantize_onnx` -> ``onnxruntime.quantization.CalibrationMethod`` name.
 CALIBRATION_METHODS = {'minmax': 'MinMax', 'entropy': 'Entropy', 'percentile': 'Percentile'}
+#: Histogram of the entropy calibration: ONNX Runtime's defaults (128 bins,
+#: 128 quantized bins) leave its KL search one candidate, the full range, so
+#: that ``entropy`` would silently equal ``minmax``; TensorRT's 2048 bins give
+#: it 961 thresholds to choose from.
+ENTROPY_BINS = dict(num_bins=2048, num_quantized_bins=128)
 #: Operators whose float kernels a QDQ model would run in int8.
 WEIGHTED_OPS = ('Conv', 'ConvTranspose', 'MatMul', 'Gemm')
 
@@ -135,6 +142,32 @@ def quantize_onnx(cfg, model_file: str, output_file: str, calib_samples: int = 1
                                 dict(calib_split=calib_split, calib_samples=calib_samples))
 
 
+def _pre_process(model_file: str, output_file: str) -> None:
+    """``quant_pre_process``; where its symbolic shape inference fails (ONNX
+    Runtime < 1.20 on the Shape/Gather/Resize chain of a dynamic export), with
+    ONNX's shape inference alone."""
+    from onnxruntime import quantization as q
+    try:
+        q.quant_pre_process(model_file, output_file)
+    except TypeError:
+        q.quant_pre_process(model_file, output_file, skip_symbolic_shape=True)
+
+
+def _entropy_ranges(model_file: str, reader, work: str) -> Dict[str, List[dict]]:
+    """The activation ranges of the entropy (KL) calibration over
+    :data:`ENTROPY_BINS`, as ``TensorQuantOverrides`` of ``quantize_static``
+    (which cannot pass the histogram size to its calibrator itself)."""
+    from onnxruntime import quantization as q
+    calibrator = q.create_calibrator(
+        model_file, augmented_model_path=osp.join(work, 'augmented.onnx'),
+        calibrate_method=q.CalibrationMethod.Entropy, extra_options=dict(ENTROPY_BINS))
+    calibrator.collect_data(reader)
+    ranges = calibrator.compute_data()
+    return {name: [dict(rmin=np.asarray(data.range_value[0], np.float32),
+                        rmax=np.asarray(data.range_value[1], np.float32))]
+            for name, data in ranges.items()}
+
+
 def quantize_with_inputs(model_file: str, output_file: str, inputs: List[np.ndarray],
                          method: str = 'minmax', record: Optional[dict] = None) -> dict:
     """The quantization of :func:`quantize_onnx` with given calibration inputs
@@ -162,11 +195,19 @@ def quantize_with_inputs(model_file: str, output_file: str, inputs: List[np.ndar
     os.makedirs(folder, exist_ok=True)
     with tempfile.TemporaryDirectory(dir=folder, prefix='.quantize.') as work:
         prepared, quantized = osp.join(work, 'prepared.onnx'), osp.join(work, 'int8.onnx')
-        q.quant_pre_process(model_file, prepared)
-        q.quantize_static(
-            prepared, quantized, Reader(), quant_format=q.QuantFormat.QDQ, per_channel=True,
-            activation_type=q.QuantType.QUInt8, weight_type=q.QuantType.QInt8,
-            calibrate_method=getattr(q.CalibrationMethod, CALIBRATION_METHODS[method]))
+        _pre_process(model_file, prepared)
+        options, calibrate = {}, CALIBRATION_METHODS[method]
+        with contextlib.redirect_stdout(io.StringIO()):  # the calibrators' prints
+            if method == 'entropy':
+                # the ranges come from the overrides; min-max only fills the rest
+                options['TensorQuantOverrides'] = _entropy_ranges(prepared, Reader(), work)
+                calibrate = 'MinMax'
+            q.quantize_static(
+                prepared, quantized, Reader(), quant_format=q.QuantFormat.QDQ,
+                per_channel=True, activation_type=q.QuantType.QUInt8,
+                weight_type=q.QuantType.QInt8,
+                calibrate_method=getattr(q.CalibrationMethod, calibrate),
+                extra_options=options)
         model = onnx.load(quantized)
     layers = float_nodes(model)
     info = dict(format='QDQ', weights='int8 per channel', activations='uint8', method=method,

@@ -20,6 +20,7 @@ from mmseg_attn.deployment import (
     segment_image,
     validate_metadata,
 )
+from mmseg_attn.deployment import quantize as quantize_module
 from tests.families import config_path, tiny_segmentor
 from tests.utils import REPO_ROOT, load_tool, toy_config
 
@@ -103,3 +104,34 @@ def test_clear_errors(toy_setup, tmp_path, capsys):
     export_onnx(tiny_segmentor('bisenet_mmseg'), static, (32, 48), dynamo=False)
     with pytest.raises(OnnxModelError, match='takes 32 x 48 inputs only'):
         evaluate(cfg, deployed_segmentor(cfg, static), str(tmp_path / 'w'), False)
+
+
+def _activation_scales(path):
+    """The scales of the activations' QuantizeLinear nodes, by tensor."""
+    model = onnx.load(path)
+    values = {i.name: onnx.numpy_helper.to_array(i) for i in model.graph.initializer}
+    return {n.input[0]: float(values[n.input[1]]) for n in model.graph.node
+            if n.op_type == 'QuantizeLinear' and n.input[1] in values
+            and values[n.input[1]].size == 1}
+
+
+def test_each_calibration_method_chooses_its_own_ranges(toy_setup, tmp_path, monkeypatch):
+    """ONNX Runtime's entropy calibrator, left at its 128 bins, returns the
+    min-max range; each method must choose ranges of its own (and quantize a
+    dynamic export, whose shape inference fails on older ONNX Runtimes)."""
+    cfg, _, fp32, _ = toy_setup
+    # 2048 bins take ONNX Runtime's Python KL search 0.5 s a tensor; 256 still
+    # leave it 65 thresholds
+    monkeypatch.setattr(quantize_module, 'ENTROPY_BINS',
+                        dict(num_bins=256, num_quantized_bins=128))
+    scales = {}
+    for method in ('minmax', 'entropy', 'percentile'):
+        path = str(tmp_path / f'{method}.onnx')
+        quantize_onnx(cfg, fp32, path, calib_samples=2, method=method)
+        assert read_metadata(path)['quantization']['method'] == method
+        scales[method] = _activation_scales(path)
+    assert scales['minmax'].keys() == scales['entropy'].keys() == scales['percentile'].keys()
+    for method in ('entropy', 'percentile'):
+        differ = [k for k in scales['minmax'] if scales[method][k] != scales['minmax'][k]]
+        # (at 128 bins none would: the KL search would have one candidate)
+        assert len(differ) >= len(scales['minmax']) // 10, (method, len(differ))
