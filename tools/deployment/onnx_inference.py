@@ -1,5 +1,6 @@
 # Copyright (c) mmseg_attn contributors. All rights reserved.
-"""Run an exported segmentor on an image in ONNX Runtime.
+"""Run an exported segmentor on an image in ONNX Runtime (or a checkpoint on the
+PyTorch fast path, at a lower precision if asked).
 
 The channel order, mean and std come from the model's metadata (written by
 ``tools/deployment/pytorch2onnx.py``; every value is checked first). The
@@ -12,10 +13,18 @@ written, atomically: the coloured prediction (``--out``) and the labels
 (``--labels-out``, by default ``<out>_labels.png``; 8-bit, or 16-bit above
 256 classes; PNG or TIFF: a lossy format would change the classes).
 
+A checkpoint (``MODEL`` not ending in ``.onnx``) needs ``--config``: it is
+loaded strictly into the config's segmentor, which runs on the PyTorch fast
+path (BN folded, channels-last) at ``--precision`` (``bf16`` on a CPU with
+AMX or AVX512-BF16, ``fp16``/``bf16`` on CUDA) through mmseg's inferencer
+with the config's test pipeline; the same two files are written.
+
 Example::
 
     python tools/deployment/onnx_inference.py demo.png bisenet.onnx --out pred.png \\
         --palette cityscapes
+    python tools/deployment/onnx_inference.py demo.png iter_400.pth --config CONFIG \\
+        --precision bf16 --out pred.png
 """
 import argparse
 import os.path as osp
@@ -23,7 +32,9 @@ import sys
 
 import cv2
 import numpy as np
+import torch
 
+from mmseg_attn.apis import CheckpointMismatchError
 from mmseg_attn.deployment import (
     OnnxModelError,
     OrtSegmentor,
@@ -33,6 +44,7 @@ from mmseg_attn.deployment import (
 )
 from mmseg_attn.security import atomic_write_bytes
 from mmseg_attn.utils import generated_palette
+from mmseg_attn.utils.config import load_config
 from mmseg_attn.utils.image import MAX_IMAGE_PIXELS, ImageError, label_suffix_problem, load_image
 
 PALETTES = {
@@ -43,9 +55,15 @@ PALETTES = {
 
 
 def parse_args(argv=None):
-    parser = argparse.ArgumentParser(description='Segment an image with an ONNX model')
+    parser = argparse.ArgumentParser(
+        description='Segment an image with an ONNX model or a checkpoint')
     parser.add_argument('image', help='image file')
-    parser.add_argument('model', help='.onnx file exported by pytorch2onnx.py')
+    parser.add_argument('model', help='.onnx file exported by pytorch2onnx.py, or a '
+                        'checkpoint (with --config)')
+    parser.add_argument('--config', help="a checkpoint's config")
+    parser.add_argument('--precision', choices=('fp32', 'bf16', 'fp16'), default='fp32',
+                        help='a checkpoint: autocast precision of the fast path (default fp32)')
+    parser.add_argument('--device', default='cpu', help='a checkpoint: cpu or cuda')
     parser.add_argument('--out', required=True, help='coloured prediction (PNG, JPEG, ...)')
     parser.add_argument('--labels-out',
                         help='labels (PNG or TIFF; default: <out without suffix>_labels.png)')
@@ -90,6 +108,24 @@ def write_image(path: str, image: np.ndarray) -> None:
     atomic_write_bytes(data.tobytes(), path)
 
 
+def segment_with_checkpoint(args, image: np.ndarray):
+    """Labels ``(H, W)`` of the checkpoint's segmentor on the fast path at
+    ``--precision``, and the metadata that names its classes."""
+    from mmseg_attn.apis import SegInferencer
+    from mmseg_attn.deployment import optimize_for_inference
+    inferencer = SegInferencer(model=load_config(args.config), weights=args.model,
+                               device=args.device, max_pixels=args.max_pixels)
+    optimize_for_inference(inferencer.model, fuse_conv_bn=True, channels_last=True,
+                           precision=args.precision)
+    with torch.no_grad():
+        labels = inferencer(image)['predictions']
+    num_classes = inferencer.model.decode_head.num_classes
+    dataset_meta = inferencer.model.dataset_meta or {}
+    meta = dict(num_classes=num_classes, classes=dataset_meta.get('classes'),
+                palette=dataset_meta.get('palette'))
+    return labels.astype(np.uint8 if num_classes <= 256 else np.uint16), meta
+
+
 def main(argv=None):
     args = parse_args(argv)
     if not 0 <= args.opacity <= 1:
@@ -100,13 +136,22 @@ def main(argv=None):
     if problem:
         print(f'error: --labels-out: {problem}', file=sys.stderr)
         return 1
+    onnx = args.model.endswith('.onnx')
+    if onnx == bool(args.config) or (onnx and (args.precision, args.device) != ('fp32', 'cpu')):
+        print(f'error: {args.model!r}: ' + (
+            'an .onnx model runs as it was exported (no --config, --precision or --device)'
+            if onnx else 'a checkpoint needs its --config'), file=sys.stderr)
+        return 1
     try:
-        model = OrtSegmentor(args.model)
-        meta = validate_metadata(read_metadata(args.model), args.model, model.session)
         image = load_image(args.image, max_pixels=args.max_pixels)
-        labels = segment_image(model, meta, image)
+        if onnx:
+            model = OrtSegmentor(args.model)
+            meta = validate_metadata(read_metadata(args.model), args.model, model.session)
+            labels = segment_image(model, meta, image)
+        else:
+            labels, meta = segment_with_checkpoint(args, image)
         palette = get_palette(meta, args.palette, max(meta['num_classes'], 2))
-    except (OSError, ImageError, OnnxModelError, ValueError) as exc:
+    except (OSError, ImageError, OnnxModelError, CheckpointMismatchError, ValueError) as exc:
         print(f'error: {exc}', file=sys.stderr)
         return 1
     colour = palette[labels][..., ::-1]  # RGB -> BGR

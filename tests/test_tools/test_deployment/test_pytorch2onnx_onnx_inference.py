@@ -3,6 +3,7 @@
 import contextlib
 import io
 import os.path as osp
+import warnings
 
 import cv2
 import numpy as np
@@ -119,6 +120,40 @@ def test_onnx_inference_end_to_end(onnx_inference, exported, tmp_path, capsys):
     from mmseg.datasets import CityscapesDataset
     palette = np.array(CityscapesDataset.METAINFO['palette'], dtype=np.uint8)
     np.testing.assert_array_equal(colour[..., ::-1], palette[labels])
+
+
+def test_onnx_inference_of_a_checkpoint(onnx_inference, exported, checkpoint, tmp_path,
+                                        capsys):
+    """A checkpoint with its config gives the labels of its ONNX export (fp32),
+    mostly the same in bf16, and the same two files."""
+    image = np.random.RandomState(1).randint(0, 256, (45, 70, 3), dtype=np.uint8)
+    image_file = str(tmp_path / 'image.png')
+    cv2.imwrite(image_file, image)
+    labels = {}
+    runs = {'onnx': [exported[0]],
+            'fp32': [checkpoint, '--config', config_path('bisenet_mmseg')],
+            'bf16': [checkpoint, '--config', config_path('bisenet_mmseg'), '--precision', 'bf16']}
+    for name, args in runs.items():
+        out = str(tmp_path / f'{name}.png')
+        with warnings.catch_warnings():  # no native bf16 on some CPUs: a warning says so
+            warnings.simplefilter('ignore', UserWarning)
+            assert onnx_inference.main([image_file, *args, '--out', out]) == 0, name
+        assert f'{name}_labels.png' in capsys.readouterr().out
+        labels[name] = cv2.imread(str(tmp_path / f'{name}_labels.png'), cv2.IMREAD_UNCHANGED)
+        assert labels[name].shape == (45, 70) and labels[name].dtype == np.uint8
+    expected, decided = _expected_labels(tiny_segmentor('bisenet_mmseg'), image)
+    np.testing.assert_array_equal(labels['fp32'][decided], expected[decided])
+    np.testing.assert_array_equal(labels['fp32'][decided], labels['onnx'][decided])
+    assert (labels['bf16'] == labels['fp32']).mean() > 0.8  # random weights: near-ties
+    cases = [([checkpoint], 'a checkpoint needs its --config'),
+             ([exported[0], '--precision', 'bf16'], 'an .onnx model runs as it was exported'),
+             ([checkpoint, '--config', config_path('bisenet_mmseg'), '--precision', 'fp16'],
+              "precision 'fp16' is for CUDA")]
+    for args, problem in cases:
+        assert onnx_inference.main([image_file, *args, '--out', str(tmp_path / 'x.png')]) == 1
+        err = capsys.readouterr().err
+        assert problem in err and len(err.strip().splitlines()) == 1, err
+    assert not (tmp_path / 'x.png').exists()
 
 
 def test_onnx_inference_static_model_resizes(onnx_inference, tmp_path, capsys):
