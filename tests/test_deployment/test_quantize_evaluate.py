@@ -135,3 +135,24 @@ def test_each_calibration_method_chooses_its_own_ranges(toy_setup, tmp_path, mon
         differ = [k for k in scales['minmax'] if scales[method][k] != scales['minmax'][k]]
         # (at 128 bins none would: the KL search would have one candidate)
         assert len(differ) >= len(scales['minmax']) // 10, (method, len(differ))
+
+
+def test_slide_mode_runs_the_static_model_on_each_window(toy_cityscapes, tmp_path):
+    """A config with ``test_cfg.mode='slide'``: mmseg's sliding window feeds
+    the static export its crops, and the mIoU is the checkpoint's."""
+    cfg = toy_config(config_path('bisenet_mmseg'), toy_cityscapes, tmp_path,
+                     dataset='cityscapes',
+                     cfg_options={'model.test_cfg': dict(mode='slide', crop_size=(32, 48),
+                                                         stride=(24, 40))})
+    model = tiny_segmentor('bisenet_mmseg')
+    checkpoint, static = str(tmp_path / 'tiny.pth'), str(tmp_path / 'static.onnx')
+    torch.save(dict(state_dict=model.state_dict(), meta=dict()), checkpoint)
+    export_onnx(model, static, (32, 48), dynamo=False)
+    windows = []
+    onnx_model = deployed_segmentor(cfg, static)
+    encode_decode = onnx_model.encode_decode
+    onnx_model.encode_decode = lambda x, metas: windows.append(x.shape) or encode_decode(x, metas)
+    onnx = evaluate(cfg, onnx_model, str(tmp_path / 'onnx'), False)
+    fast = evaluate(cfg, deployed_segmentor(cfg, checkpoint), str(tmp_path / 'fast'), False)
+    assert len(windows) > 2 and {tuple(s[2:]) for s in windows} == {(32, 48)}
+    assert abs(onnx['mIoU'] - fast['mIoU']) <= 0.01, (onnx, fast)
