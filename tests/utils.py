@@ -5,6 +5,7 @@ import os
 import os.path as osp
 import subprocess
 import sys
+import time
 from typing import List, Optional, Sequence, Tuple
 
 import torch
@@ -196,6 +197,29 @@ def last_checkpoint(work_dir: str) -> str:
     """The checkpoint that mmengine's Runner recorded as its last one."""
     with open(osp.join(str(work_dir), 'last_checkpoint')) as f:
         return f.read().strip()
+
+
+def signal_after_first_checkpoint(cmd, work_dir, log, signum: int, timeout: float = 120) -> int:
+    """Start ``cmd`` (a training run writing into ``work_dir``, its output to
+    ``log``), send it ``signum`` once its first checkpoint is recorded and
+    return its exit status; the process never outlives the call."""
+    marker = osp.join(str(work_dir), 'last_checkpoint')
+    with open(log, 'w') as f:
+        proc = subprocess.Popen(cmd, cwd=REPO_ROOT, stdout=f, stderr=subprocess.STDOUT)
+        try:
+            deadline = time.time() + 900
+            while time.time() < deadline:
+                if osp.isfile(marker) and open(marker).read().strip():
+                    break
+                assert proc.poll() is None, 'training ended before its first checkpoint'
+                time.sleep(0.05)
+            assert proc.poll() is None, 'training ended before the signal could be sent'
+            proc.send_signal(signum)
+            return proc.wait(timeout=timeout)
+        finally:
+            if proc.poll() is None:
+                proc.kill()
+                proc.wait()
 
 
 def train_and_test(config: str, work_dir, env: Optional[dict] = None,

@@ -4,15 +4,16 @@ The rewrites work on plain ``dict`` / :class:`mmengine.config.ConfigDict`
 trees in place and are used by the CPU training paths (SyncBN needs CUDA), by
 the toy demo and by the tests (no network, so no pretrained downloads).
 """
-from typing import Any, Union
+import copy
+from typing import Any, Optional, Union
 
-from mmengine.config import Config
+from mmengine.config import Config, DictAction
 from mmengine.hub import get_config
 
-__all__ = ['convert_sync_bn_cfg', 'drop_pretrained_cfg', 'load_config']
+__all__ = ['add_cfg_options', 'convert_sync_bn_cfg', 'drop_pretrained_cfg', 'load_config']
 
 
-def load_config(config: Union[str, Config]) -> Config:
+def load_config(config: Union[str, Config], cfg_options: Optional[dict] = None) -> Config:
     """A config from a file, or from an installed package as ``'mmseg::path'``.
 
     ``'mmseg::bisenetv1/bisenetv1_r18-d32-in1k-pre_4xb4-160k_cityscapes-1024x1024.py'``
@@ -21,19 +22,32 @@ def load_config(config: Union[str, Config]) -> Config:
 
     Args:
         config (str | Config): A path, a ``package::path`` name, or a config
-            (returned as is).
+            (returned as is without ``cfg_options``, else a merged copy).
+        cfg_options (dict, optional): Settings to override, as the
+            ``--cfg-options key=value`` of mmseg's tools give them.
+            Defaults to None.
 
     Returns:
         Config: The loaded config.
     """
     if isinstance(config, Config):
-        return config
-    if not isinstance(config, str):
+        cfg = copy.deepcopy(config) if cfg_options else config
+    elif not isinstance(config, str):
         raise TypeError(f'config must be a path, a package::path name or a Config, '
                         f'got {type(config).__name__}')
-    if '::' in config:
-        return get_config(config)
-    return Config.fromfile(config)
+    else:
+        cfg = get_config(config) if '::' in config else Config.fromfile(config)
+    if cfg_options:
+        cfg.merge_from_dict(cfg_options)
+    return cfg
+
+
+def add_cfg_options(parser, example: str = 'test_dataloader.dataset.data_root=DIR') -> None:
+    """Give an :class:`argparse.ArgumentParser` mmseg's ``--cfg-options``
+    (``key=value`` pairs, for :func:`load_config`'s ``cfg_options``)."""
+    parser.add_argument('--cfg-options', nargs='+', action=DictAction, metavar='KEY=VALUE',
+                        help='override settings of the config, key=value pairs as in '
+                        f"mmseg's tools, e.g. {example}")
 
 
 def _walk(node: Any, fn) -> None:

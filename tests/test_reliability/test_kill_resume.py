@@ -5,13 +5,12 @@ import os.path as osp
 import signal
 import subprocess
 import sys
-import time
 
 import torch
 from mmengine.config import Config
 
 from mmseg_attn.compat import load_checkpoint_file
-from tests.utils import REPO_ROOT, last_checkpoint, toy_config
+from tests.utils import REPO_ROOT, last_checkpoint, signal_after_first_checkpoint, toy_config
 
 # the demo at 1/8 of its widths: bit-equal states do not depend on the widths
 DEMO_CONFIG = 'tests/data/demo_tiny.py'
@@ -51,24 +50,9 @@ def _run(cmd, log):
 
 def _kill_after_first_checkpoint(cmd, work_dir, log) -> str:
     """Start training, SIGKILL it once a checkpoint exists; return that checkpoint."""
-    marker = osp.join(str(work_dir), 'last_checkpoint')
-    with open(log, 'w') as f:
-        proc = subprocess.Popen(cmd, cwd=REPO_ROOT, stdout=f, stderr=subprocess.STDOUT)
-        try:
-            deadline = time.time() + 900
-            while time.time() < deadline:
-                if osp.isfile(marker) and open(marker).read().strip():
-                    break
-                assert proc.poll() is None, 'training ended before its first checkpoint'
-                time.sleep(0.05)
-            assert proc.poll() is None, 'training ended before it could be killed'
-            proc.send_signal(signal.SIGKILL)
-            assert proc.wait(timeout=60) == -signal.SIGKILL
-        finally:
-            if proc.poll() is None:
-                proc.kill()
-                proc.wait()
-    return open(marker).read().strip()
+    status = signal_after_first_checkpoint(cmd, work_dir, log, signal.SIGKILL, timeout=60)
+    assert status == -signal.SIGKILL
+    return last_checkpoint(work_dir)
 
 
 def test_kill_and_resume_equals_uninterrupted_run(toy_cityscapes, tmp_path):

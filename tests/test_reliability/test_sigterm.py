@@ -10,7 +10,6 @@ import signal
 import subprocess
 import sys
 import threading
-import time
 from types import SimpleNamespace
 
 import pytest
@@ -22,7 +21,7 @@ import mmseg_attn  # noqa: F401  (registers the hooks)
 from mmseg_attn.compat import load_checkpoint_file
 from mmseg_attn.engine import GracefulStopHook
 from mmseg_attn.engine.hooks import graceful_stop_hook as hook_module
-from tests.utils import REPO_ROOT, last_checkpoint, toy_config
+from tests.utils import REPO_ROOT, last_checkpoint, signal_after_first_checkpoint, toy_config
 
 # the demo at 1/8 of its widths
 DEMO_CONFIG = 'tests/data/demo_tiny.py'
@@ -55,23 +54,7 @@ def _train_cmd(cfg, work_dir, *extra):
 
 def _terminate_after_first_checkpoint(cmd, work_dir, log) -> int:
     """Start training, send SIGTERM once a checkpoint exists; return the exit status."""
-    marker = osp.join(str(work_dir), 'last_checkpoint')
-    with open(log, 'w') as f:
-        proc = subprocess.Popen(cmd, cwd=REPO_ROOT, stdout=f, stderr=subprocess.STDOUT)
-        try:
-            deadline = time.time() + 900
-            while time.time() < deadline:
-                if osp.isfile(marker) and open(marker).read().strip():
-                    break
-                assert proc.poll() is None, 'training ended before its first checkpoint'
-                time.sleep(0.05)
-            assert proc.poll() is None, 'training ended before it could be stopped'
-            proc.send_signal(signal.SIGTERM)
-            return proc.wait(timeout=120)
-        finally:
-            if proc.poll() is None:
-                proc.kill()
-                proc.wait()
+    return signal_after_first_checkpoint(cmd, work_dir, log, signal.SIGTERM)
 
 
 def _temporaries(work_dir):

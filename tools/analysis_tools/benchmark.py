@@ -61,7 +61,6 @@ import time
 
 import numpy as np
 import torch
-from mmengine.config import Config, DictAction
 from mmengine.fileio import dump
 from mmengine.runner import Runner
 from mmengine.utils import mkdir_or_exist
@@ -83,6 +82,7 @@ from mmseg_attn.analysis.head_benchmark import (
 from mmseg_attn.apis import build_segmentor, random_batch
 from mmseg_attn.deployment import OrtSegmentor, export_onnx, optimize_for_inference
 from mmseg_attn.testing import BLOCK_PAIRS
+from mmseg_attn.utils.config import add_cfg_options, load_config
 
 
 def parse_args(argv=None):
@@ -120,12 +120,7 @@ def parse_args(argv=None):
                         help='onnxruntime: time this exported model instead of exporting')
     parser.add_argument('--threads', type=int,
                         help='CPU threads of PyTorch and ONNX Runtime (default: their own)')
-    parser.add_argument(
-        '--cfg-options',
-        nargs='+',
-        action=DictAction,
-        help='override some settings in the used config, the key-value pair '
-        'in xxx=yyy format will be merged into config file.')
+    add_cfg_options(parser)
     args = parser.parse_args(argv)
     if args.device is None:
         args.device = 'cuda' if torch.cuda.is_available() and args.backend == 'pytorch' \
@@ -183,9 +178,7 @@ def dataloader_batches(cfg, preprocessor):
 def model_main(argv=None):
     """The mmseg-like benchmark of one segmentor."""
     args = parse_args(argv)
-    cfg = Config.fromfile(args.config)
-    if args.cfg_options is not None:
-        cfg.merge_from_dict(args.cfg_options)
+    cfg = load_config(args.config, args.cfg_options)
 
     timestamp = time.strftime('%Y%m%d_%H%M%S', time.localtime())
     work_dir = args.work_dir or osp.join('./work_dirs',

@@ -26,12 +26,12 @@ import sys
 from multiprocessing.pool import ThreadPool
 from typing import List, Optional, Tuple
 
-from mmengine.config import Config, DictAction
 from mmengine.registry import init_default_scope
 
 import mmseg_attn  # noqa: F401  (registration)
 from mmseg_attn.datasets import CorruptSampleError
 from mmseg_attn.utils import leaf_datasets
+from mmseg_attn.utils.config import add_cfg_options, load_config
 
 IMAGE_LOADERS = ('LoadImageFromFile', 'LoadCheckedImageFromFile')
 LABEL_LOADERS = ('LoadAnnotations', 'LoadCheckedAnnotations')
@@ -44,8 +44,7 @@ def parse_args(argv=None):
                         help='which dataloader\'s dataset to check (default: train)')
     parser.add_argument('--jobs', type=int, default=min(4, os.cpu_count() or 1),
                         help='files read in parallel (threads)')
-    parser.add_argument('--cfg-options', nargs='+', action=DictAction,
-                        help='override settings of the config, as in tools/train.py')
+    add_cfg_options(parser)
     return parser.parse_args(argv)
 
 
@@ -119,9 +118,7 @@ def check_dataset(dataset_cfg: dict, jobs: int = 1,
 
 def main(argv=None) -> int:
     args = parse_args(argv)
-    cfg = Config.fromfile(args.config)
-    if args.cfg_options:
-        cfg.merge_from_dict(args.cfg_options)
+    cfg = load_config(args.config, args.cfg_options)
     init_default_scope(cfg.get('default_scope', 'mmseg'))
     loader = cfg.get(f'{args.split}_dataloader')
     if not loader or 'dataset' not in loader:

@@ -28,13 +28,14 @@ import json
 import os.path as osp
 
 import torch
-from mmengine.config import Config, DictAction
+from mmengine.config import Config
 
 import mmseg_attn  # noqa: F401  (registration)
 from mmseg_attn import analysis
 from mmseg_attn.analysis import cost_table
 from mmseg_attn.apis import build_segmentor, random_batch
 from mmseg_attn.security import atomic_write_text
+from mmseg_attn.utils.config import add_cfg_options, load_config
 
 REPO_ROOT = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
 ATTENTION_DIR = osp.join(REPO_ROOT, 'configs', 'attention')
@@ -68,10 +69,7 @@ def parse_args(argv=None):
         default='meta',
         help="device to run on: 'meta' (count only, default), 'cpu' or 'cuda'")
     parser.add_argument('--json', help='also write the rows and totals to this JSON file')
-    parser.add_argument(
-        '--cfg-options', nargs='+', action=DictAction,
-        help='override config settings, key=value pairs merged into the config '
-        '(as in mmseg\'s tools)')
+    add_cfg_options(parser)
     args = parser.parse_args(argv)
     if not args.attention_table and len(args.config) != 1:
         parser.error(f'give one config (got {len(args.config)}), or --attention-table')
@@ -112,9 +110,7 @@ def main(argv=None):
         torch.set_num_threads(args.threads)
     if args.attention_table:
         return attention_table(args)
-    cfg = Config.fromfile(args.config[0])
-    if args.cfg_options:
-        cfg.merge_from_dict(args.cfg_options)
+    cfg = load_config(args.config[0], args.cfg_options)
     shape = input_shape(cfg, args.shape)
     model = build_segmentor(cfg, device=args.device)
     inputs, _ = random_batch(shape, args.batch_size, device=args.device)

@@ -23,10 +23,9 @@ checkpoint's meta, else from the config's dataset.
 import argparse
 import sys
 
-from mmengine.config import DictAction
-
 import mmseg_attn  # noqa: F401  (registration, secure checkpoint loading)
 from mmseg_attn.apis import build_segmentor
+from mmseg_attn.utils.config import add_cfg_options
 from mmseg_attn.utils.image import MAX_IMAGE_PIXELS, ImageError, load_image
 from mmseg_attn.visualization import visualize_attention, visualize_comparison
 
@@ -71,12 +70,7 @@ def parse_args(argv=None):
                         metavar=('W', 'H'), help='size of a channel-gate figure in pixels')
     parser.add_argument('--fla-size', type=int, nargs=2, default=(1000, 700),
                         metavar=('W', 'H'), help='size of an FLA figure in pixels')
-    parser.add_argument(
-        '--cfg-options',
-        nargs='+',
-        action=DictAction,
-        help='override some settings in the used config(s), the key-value pair '
-        'in xxx=yyy format will be merged into config file.')
+    add_cfg_options(parser)
     args = parser.parse_args(argv)
     if args.compare is not None and len(args.compare) > 2:
         parser.error('--compare takes a config and an optional checkpoint')

@@ -20,12 +20,10 @@ import numbers
 import os.path as osp
 import sys
 
-from mmengine.config import DictAction
-
 import mmseg_attn  # noqa: F401  (registration, secure checkpoint loading)
 from mmseg_attn.deployment import PRECISIONS, OnnxModelError, deployed_segmentor, evaluate
 from mmseg_attn.security import atomic_write_text
-from mmseg_attn.utils import load_config
+from mmseg_attn.utils.config import add_cfg_options, load_config
 
 
 def parse_args(argv=None):
@@ -41,9 +39,7 @@ def parse_args(argv=None):
     parser.add_argument('--out-dir', help='logs and metrics.json (default: '
                         'work_dirs/deploy_test/<model name>)')
     parser.add_argument('--no-progress', action='store_true', help='no progress bar')
-    parser.add_argument('--cfg-options', nargs='+', action=DictAction,
-                        help='override settings of the config, key=value pairs (as in '
-                        "mmseg's tools), e.g. test_dataloader.dataset.data_root=DIR")
+    add_cfg_options(parser)
     return parser.parse_args(argv)
 
 
@@ -52,9 +48,7 @@ def main(argv=None):
     out_dir = args.out_dir or osp.join('work_dirs', 'deploy_test',
                                        osp.splitext(osp.basename(args.model))[0])
     try:
-        cfg = load_config(args.config)
-        if args.cfg_options:
-            cfg.merge_from_dict(args.cfg_options)
+        cfg = load_config(args.config, args.cfg_options)
         model = deployed_segmentor(cfg, args.model, args.precision, args.device, args.threads)
         metrics = evaluate(cfg, model, out_dir, progress=not args.no_progress)
     except (OSError, OnnxModelError, ValueError) as exc:

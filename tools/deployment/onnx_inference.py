@@ -13,11 +13,11 @@ written, atomically: the coloured prediction (``--out``) and the labels
 (``--labels-out``, by default ``<out>_labels.png``; 8-bit, or 16-bit above
 256 classes; PNG or TIFF: a lossy format would change the classes).
 
-A checkpoint (``MODEL`` not ending in ``.onnx``) needs ``--config``: it is
-loaded strictly into the config's segmentor, which runs on the PyTorch fast
-path (BN folded, channels-last) at ``--precision`` (``bf16`` on a CPU with
-AMX or AVX512-BF16, ``fp16``/``bf16`` on CUDA) through mmseg's inferencer
-with the config's test pipeline; the same two files are written.
+With ``--config``, ``MODEL`` is a checkpoint: it is loaded strictly into the
+config's segmentor, which runs on the PyTorch fast path (BN folded,
+channels-last) at ``--precision`` (``bf16`` on a CPU with AMX or
+AVX512-BF16, ``fp16``/``bf16`` on CUDA) through mmseg's inferencer with the
+config's test pipeline; the same two files are written.
 
 Example::
 
@@ -47,6 +47,8 @@ from mmseg_attn.utils import generated_palette
 from mmseg_attn.utils.config import load_config
 from mmseg_attn.utils.image import MAX_IMAGE_PIXELS, ImageError, label_suffix_problem, load_image
 
+#: what a ``MODEL`` without ``--config`` cannot be
+CHECKPOINT_SUFFIXES = ('.pth', '.pt', '.ckpt')
 PALETTES = {
     'cityscapes': 'CityscapesDataset',
     'ade20k': 'ADE20KDataset',
@@ -136,11 +138,14 @@ def main(argv=None):
     if problem:
         print(f'error: --labels-out: {problem}', file=sys.stderr)
         return 1
-    onnx = args.model.endswith('.onnx')
-    if onnx == bool(args.config) or (onnx and (args.precision, args.device) != ('fp32', 'cpu')):
-        print(f'error: {args.model!r}: ' + (
-            'an .onnx model runs as it was exported (no --config, --precision or --device)'
-            if onnx else 'a checkpoint needs its --config'), file=sys.stderr)
+    onnx = args.config is None  # else a checkpoint
+    if onnx and args.model.endswith(CHECKPOINT_SUFFIXES):
+        print(f'error: {args.model!r}: a checkpoint needs its --config', file=sys.stderr)
+        return 1
+    if args.model.endswith('.onnx') and (
+            not onnx or (args.precision, args.device) != ('fp32', 'cpu')):
+        print(f'error: {args.model!r}: an .onnx model runs as it was exported (no --config, '
+              '--precision or --device)', file=sys.stderr)
         return 1
     try:
         image = load_image(args.image, max_pixels=args.max_pixels)

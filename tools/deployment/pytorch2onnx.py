@@ -23,8 +23,6 @@ import argparse
 import json
 import sys
 
-from mmengine.config import DictAction
-
 import mmseg_attn  # noqa: F401  (registration, secure checkpoint loading)
 from mmseg_attn.apis import build_segmentor
 from mmseg_attn.deployment import (
@@ -37,6 +35,7 @@ from mmseg_attn.deployment import (
     export_onnx,
     verify_onnx,
 )
+from mmseg_attn.utils.config import add_cfg_options
 
 
 def parse_args(argv=None):
@@ -59,10 +58,7 @@ def parse_args(argv=None):
                         help='compare ONNX Runtime with PyTorch on random input (at a second '
                         'shape too with --dynamic-export); fails above a relative difference '
                         'of 1e-4')
-    parser.add_argument(
-        '--cfg-options', nargs='+', action=DictAction,
-        help='override some settings in the used config, the key-value pair in xxx=yyy '
-        'format will be merged into config file.')
+    add_cfg_options(parser)
     return parser.parse_args(argv)
 
 

@@ -18,11 +18,9 @@ Example::
 import argparse
 import sys
 
-from mmengine.config import DictAction
-
 import mmseg_attn  # noqa: F401  (registration)
 from mmseg_attn.deployment import CALIBRATION_METHODS, OnnxModelError, quantize_onnx
-from mmseg_attn.utils import load_config
+from mmseg_attn.utils.config import add_cfg_options, load_config
 
 
 def parse_args(argv=None):
@@ -37,18 +35,14 @@ def parse_args(argv=None):
                         help='the dataset split they come from (default: val)')
     parser.add_argument('--method', choices=tuple(CALIBRATION_METHODS), default='minmax',
                         help='how activation ranges are calibrated (default: minmax)')
-    parser.add_argument('--cfg-options', nargs='+', action=DictAction,
-                        help='override settings of the config, key=value pairs (as in '
-                        "mmseg's tools), e.g. val_dataloader.dataset.data_root=DIR")
+    add_cfg_options(parser, 'val_dataloader.dataset.data_root=DIR')
     return parser.parse_args(argv)
 
 
 def main(argv=None):
     args = parse_args(argv)
     try:
-        cfg = load_config(args.config)
-        if args.cfg_options:
-            cfg.merge_from_dict(args.cfg_options)
+        cfg = load_config(args.config, args.cfg_options)
         report = quantize_onnx(cfg, args.model, args.output_file, args.calib_samples,
                                args.calib_split, args.method)
     except (OSError, OnnxModelError, ValueError) as exc:

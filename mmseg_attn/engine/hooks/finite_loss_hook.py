@@ -1,13 +1,14 @@
 # Copyright (c) mmseg_attn contributors. All rights reserved.
 """Stop a run whose loss became NaN or infinite, before it is checkpointed."""
 import math
-import os.path as osp
 from typing import Dict, Optional
 
 import torch
 from mmengine.dist import all_reduce, get_world_size
 from mmengine.hooks import Hook
 from mmseg.registry import HOOKS
+
+from .last_checkpoint import last_checkpoint
 
 __all__ = ['FiniteLossHook', 'NonFiniteLossError', 'NonFiniteWeightsError']
 
@@ -26,14 +27,6 @@ def _as_float(value) -> Optional[float]:
     if isinstance(value, (int, float)):
         return float(value)
     return None
-
-
-def _last_checkpoint(work_dir: str) -> Optional[str]:
-    path = osp.join(work_dir, 'last_checkpoint')
-    if not osp.isfile(path):
-        return None
-    with open(path) as f:
-        return f.read().strip() or None
 
 
 @HOOKS.register_module()
@@ -67,7 +60,7 @@ class FiniteLossHook(Hook):
         self.check_weights = check_weights
 
     def _where_to_go_on(self, runner) -> str:
-        last = _last_checkpoint(runner.work_dir)
+        last = last_checkpoint(runner.work_dir)
         if last is None:
             return 'No checkpoint had been written yet.'
         return (f'The last checkpoint on disk is {last}, written before the values went bad; '

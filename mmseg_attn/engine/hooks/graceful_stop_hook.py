@@ -2,11 +2,9 @@
 """Stop training cleanly on SIGTERM, after the iteration (and its checkpoint)."""
 import inspect
 import os
-import os.path as osp
 import signal
 import sys
 import threading
-from typing import Optional
 
 import torch
 from mmengine.dist import all_reduce, get_world_size
@@ -14,15 +12,9 @@ from mmengine.hooks import Hook
 from mmengine.logging import print_log
 from mmseg.registry import HOOKS
 
+from .last_checkpoint import last_checkpoint
+
 __all__ = ['GracefulStopHook']
-
-
-def _last_checkpoint(work_dir: str) -> Optional[str]:
-    path = osp.join(work_dir, 'last_checkpoint')
-    if not osp.isfile(path):
-        return None
-    with open(path) as f:
-        return f.read().strip() or None
 
 
 @HOOKS.register_module()
@@ -165,7 +157,7 @@ class GracefulStopHook(Hook):
             return
         iteration = runner.iter + 1
         where = '' if self._requested else ' (received by another rank)'
-        last = _last_checkpoint(runner.work_dir)
+        last = last_checkpoint(runner.work_dir)
         if last is None:
             state = ('no checkpoint has been written yet, so a rerun starts from the beginning '
                      '(with --resume too)')
